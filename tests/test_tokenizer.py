@@ -1,0 +1,234 @@
+"""The tokenizer's contract: encode/decode are exact inverses on the grid, and decode survives
+anything a model could emit. Property tests over random scores and random token sequences."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from composer import grammar
+from composer.score import DRUM_KEY, Score, Track
+from composer.tokenizer import Tokenizer
+from composer.vocab import BAR, BOS, EOS, TokenizerConfig
+
+TOK = Tokenizer(TokenizerConfig(styles=["jazz", "pop"]))
+V = TOK.vocab
+RES = TOK.config.resolution
+
+
+def note_set(score: Score) -> set:
+    """(key, pitch, onset, duration, velocity) in grid steps, for any tpq."""
+    f = RES / score.tpq
+    return {(t.key, int(p), round(o * f), round(d * f), int(v))
+            for t in score.tracks for o, d, p, v in t.notes}
+
+
+def meter_list(score: Score) -> list:
+    f = RES / score.tpq
+    return [(round(t * f), int(n), int(d)) for t, n, d in score.time_signatures]
+
+
+def tempo_list(score: Score) -> list:
+    f = RES / score.tpq
+    return [(round(t * f), int(np.argmin(abs(np.log(V.tempos) - np.log(q))))) for t, q in score.tempos]
+
+
+@st.composite
+def grid_scores(draw):
+    """A random multi-track score already on the tokenizer's grid and bins."""
+    tpq = draw(st.sampled_from([12, 96, 120, 384, 480, 960]))
+    f = tpq // RES
+    segments = draw(st.lists(st.tuples(st.integers(1, 3), st.integers(0, len(V.time_signatures) - 1)),
+                             min_size=1, max_size=3))
+    meters, bar_starts, step = [], [], 0
+    for n_bars, ts in segments:
+        if not meters or meters[-1][1] != ts:
+            meters.append((step, ts))
+        length = int(V.bar_steps[ts])
+        bar_starts += [step + i * length for i in range(n_bars)]
+        step += n_bars * length
+    end = step
+    tempo_bins = draw(st.lists(st.integers(0, len(V.tempos) - 1), min_size=1, max_size=4))
+    tempo_steps = sorted(set([0] + draw(st.lists(st.integers(1, end - 1), max_size=3)))) if end > 1 else [0]
+    tempos, last = [], None
+    for s, b in zip(tempo_steps, tempo_bins):
+        if b != last:
+            tempos.append((s, b))
+            last = b
+    keys = draw(st.lists(st.sampled_from([0, 1, 24, 33, 56, 73, DRUM_KEY]), min_size=1, max_size=4, unique=True))
+    notes = {}
+    for _ in range(draw(st.integers(1, 40))):
+        onset = draw(st.integers(0, end - 1))
+        fits = [i for i, d in enumerate(V.durations) if onset + d <= end]
+        if not fits:
+            continue
+        k, p = draw(st.sampled_from(keys)), draw(st.integers(0, 127))
+        notes[(k, p, onset)] = (int(V.durations[draw(st.sampled_from(fits))]),
+                                int(V.velocities[draw(st.integers(0, len(V.velocities) - 1))]))
+    tracks = []
+    for k in keys:
+        rows = [[o * f, d * f, p, v] for (kk, p, o), (d, v) in notes.items() if kk == k]
+        if rows:
+            tracks.append(Track(program=0 if k == DRUM_KEY else k, is_drum=k == DRUM_KEY,
+                                notes=np.array(rows, dtype=np.int64)))
+    return Score(tpq=tpq, tracks=tracks,
+                 tempos=np.array([[s * f, V.tempos[b]] for s, b in tempos], dtype=np.float64),
+                 time_signatures=np.array([[s * f, *V.time_signatures[ts]] for s, ts in meters], dtype=np.int64),
+                 end=end * f)
+
+
+@given(grid_scores())
+def test_decode_inverts_encode_on_the_grid(score):
+    tokens = TOK.encode(score, style="jazz")
+    back = TOK.decode(tokens)
+    assert note_set(back) == note_set(score)
+    assert meter_list(back) == meter_list(score)
+    assert tempo_list(back) == tempo_list(score)
+    assert back.end * score.tpq == score.end * back.tpq
+    assert {t.is_drum for t in back.tracks} == {t.is_drum for t in score.tracks}
+    assert grammar.is_valid(V, tokens)
+    assert TOK.style_of(tokens) == "jazz"
+
+
+@st.composite
+def off_grid_scores(draw):
+    """Arbitrary notes, tempos and meters at any tick: quantise must make them representable."""
+    tpq = draw(st.integers(1, 1000))
+    n = draw(st.integers(0, 30))
+    tracks = []
+    for k in draw(st.lists(st.sampled_from([0, 5, 33, DRUM_KEY]), min_size=1, max_size=3, unique=True)):
+        rows = [[draw(st.integers(0, 20 * tpq)), draw(st.integers(0, 10 * tpq)), draw(st.integers(0, 127)),
+                 draw(st.integers(0, 127))] for _ in range(n)]
+        tracks.append(Track(program=0 if k == DRUM_KEY else k, is_drum=k == DRUM_KEY,
+                            notes=np.array(rows, dtype=np.int64).reshape(-1, 4)))
+    tempos = [[draw(st.integers(0, 20 * tpq)), draw(st.floats(1, 1000))] for _ in range(draw(st.integers(0, 3)))]
+    sigs = [[draw(st.integers(0, 20 * tpq)), draw(st.integers(1, 19)), draw(st.sampled_from([1, 2, 4, 8, 16, 32]))]
+            for _ in range(draw(st.integers(0, 3)))]
+    return Score(tpq=tpq, tracks=tracks, tempos=np.array(tempos, dtype=np.float64).reshape(-1, 2),
+                 time_signatures=np.array(sorted(sigs), dtype=np.int64).reshape(-1, 3),
+                 end=draw(st.integers(0, 30 * tpq)))
+
+
+@given(off_grid_scores())
+def test_quantise_is_idempotent_and_tokens_are_canonical(score):
+    tokens = TOK.encode(score)
+    assert grammar.is_valid(V, tokens), grammar.validate(V, tokens)[:3]
+    q = TOK.quantise(score)
+    assert np.array_equal(TOK.encode(q), tokens)
+    assert note_set(TOK.quantise(q)) == note_set(q)
+    # nothing is lost but what the grid merges: one note per (instrument, pitch, onset step)
+    assert len(note_set(q)) == len({(t.key, p, round(o * RES / score.tpq))
+                                    for t in score.tracks for o, _, p, _ in t.notes})
+
+
+def random_walk(rng, n_max, constraints=None):
+    """A random well-formed sequence: at each step a uniform choice among allowed tokens."""
+    state = grammar.GrammarState(V, constraints)
+    out = []
+    while state.last != grammar.DONE:
+        allowed = np.flatnonzero(state.allowed())
+        if len(out) > n_max and EOS in allowed:
+            t = EOS
+        elif len(out) > n_max and BAR not in allowed and not state.complete:
+            t = rng.choice(allowed)
+        else:
+            t = rng.choice(allowed)
+        assert state.feed(t)
+        out.append(int(t))
+    return np.array(out, dtype=np.int32)
+
+
+def test_encode_inverts_decode_for_valid_sequences():
+    rng = np.random.default_rng(0)
+    for i in range(300):
+        tokens = random_walk(rng, n_max=rng.integers(5, 400))
+        assert grammar.is_valid(V, tokens)
+        again = TOK.encode(TOK.decode(tokens), style=TOK.style_of(tokens))
+        assert np.array_equal(again, tokens), (i, V.describe(tokens), V.describe(again))
+
+
+def test_decode_never_crashes_on_random_tokens():
+    rng = np.random.default_rng(1)
+    valid = random_walk(rng, 300)
+    for i in range(3000):
+        kind = i % 3
+        if kind == 0:  # uniform noise
+            tokens = rng.integers(0, len(V), rng.integers(0, 200))
+        elif kind == 1:  # a valid sequence with tokens replaced, dropped and duplicated
+            tokens = valid.copy()
+            idx = rng.integers(0, len(tokens), 20)
+            tokens[idx] = rng.integers(0, len(V), 20)
+            tokens = np.delete(tokens, rng.integers(0, len(tokens), 5))
+            tokens = np.insert(tokens, rng.integers(0, len(tokens), 5), tokens[rng.integers(0, len(tokens), 5)])
+        else:  # out-of-range ids, negative ids, truncation
+            tokens = np.concatenate([valid[: rng.integers(0, len(valid))], rng.integers(-5, len(V) + 50, 10)])
+        score = TOK.decode(tokens)
+        assert grammar.is_valid(V, TOK.encode(score))
+        for t in score.tracks:
+            assert (t.notes[:, 1] >= 1).all() and (t.notes[:, 0] >= 0).all()
+            assert ((t.notes[:, 2] >= 0) & (t.notes[:, 2] <= 127)).all()
+
+
+def test_repair_keeps_the_well_formed_parts():
+    tokens = [BOS, V.style_id("pop"), V.timesig + V.ts_index[(4, 4)], V.tempo + 10, BAR,
+              V.position + 0, V.program + 0, V.pitch + 60, V.velocity + 20,  # missing Duration
+              V.position + 12, V.program + 0, V.pitch + 64, V.velocity + 20, V.duration + 11, EOS]
+    score = TOK.decode(tokens)
+    assert note_set(score) == {(0, 64, 12, 12, int(V.velocities[20]))}
+
+
+def test_grammar_mask_agrees_with_feed():
+    rng = np.random.default_rng(2)
+    state = grammar.GrammarState(V)
+    for _ in range(2000):
+        mask = state.allowed()
+        probe = rng.integers(0, len(V), 20)
+        for t in probe:
+            assert state.copy().feed(t) == bool(mask[t])
+        if state.last == grammar.DONE:
+            state = grammar.GrammarState(V)
+        else:
+            state.feed(rng.choice(np.flatnonzero(mask)))
+
+
+def test_constraints_limit_instruments_and_bars():
+    rng = np.random.default_rng(3)
+    c = grammar.Constraints(programs=[0, 33, DRUM_KEY], max_bars=4, min_bars=4)
+    for _ in range(50):
+        tokens = random_walk(rng, 10_000, c)
+        score = TOK.decode(tokens)
+        assert {t.key for t in score.tracks} <= {0, 33, DRUM_KEY}
+        assert int((tokens == BAR).sum()) == 4
+
+
+def test_style_ids_survive_adding_a_style():
+    bigger = TOK.with_styles(["blues"])
+    assert bigger.vocab.names[: len(V)] == V.names
+    assert bigger.vocab.style_id("blues") == len(V)
+    assert bigger.vocab.style_id("jazz") == V.style_id("jazz")
+
+
+def test_config_round_trips_through_json(tmp_path):
+    TOK.save(tmp_path / "tok.json")
+    again = Tokenizer.load(tmp_path / "tok.json")
+    assert again.vocab.names == V.names
+    assert again.config.fingerprint() == TOK.config.fingerprint()
+    with pytest.raises(ValueError):
+        TokenizerConfig(resolution=10)
+
+
+def test_drums_are_never_program_zero():
+    piano = Track(program=0, notes=np.array([[0, 12, 36, 100]]))
+    drums = Track(program=0, is_drum=True, notes=np.array([[0, 12, 36, 100]]))
+    score = TOK.decode(TOK.encode(Score(tpq=12, tracks=[piano, drums])))
+    assert sorted((t.program, t.is_drum) for t in score.tracks) == [(0, False), (0, True)]
+
+
+def test_triplets_and_sixteenths_are_exact():
+    tpq = 480
+    sixteenths = [[i * tpq // 4, tpq // 4, 60 + i, 80] for i in range(4)]
+    triplets = [[tpq + i * tpq // 3, tpq // 3, 70 + i, 80] for i in range(3)]
+    score = Score(tpq=tpq, tracks=[Track(program=0, notes=np.array(sixteenths + triplets))])
+    back = TOK.decode(TOK.encode(score))
+    assert sorted(map(tuple, back.tracks[0].notes[:, :3].tolist())) == sorted(
+        (o * RES // tpq, d * RES // tpq, p) for o, d, p, _ in sixteenths + triplets)
