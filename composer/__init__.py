@@ -1,0 +1,13 @@
+"""composer: symbolic music generation. MIDI in, event tokens, a small model, MIDI out.
+
+Importing the package is cheap (no torch, no music21); heavy modules load on first use.
+"""
+
+__version__ = "0.1.0"
+
+from .errors import ComposerError, ScoreError  # noqa: E402
+from .score import Score, Track  # noqa: E402
+from .tokenizer import Tokenizer  # noqa: E402
+from .vocab import TokenizerConfig  # noqa: E402
+
+__all__ = ["ComposerError", "Score", "ScoreError", "Tokenizer", "TokenizerConfig", "Track", "__version__"]

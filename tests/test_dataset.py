@@ -1,0 +1,76 @@
+"""Training windows are well-formed sequence prefixes with the right header."""
+
+import numpy as np
+
+from composer import grammar
+from composer.dataset import WindowSampler, index_piece, split_by_file, transpose
+from composer.score import DRUM_KEY, Score, Track
+from composer.tokenizer import Tokenizer
+from composer.vocab import PAD, TokenizerConfig
+
+TOK = Tokenizer(TokenizerConfig(styles=["jazz", "pop"]))
+V = TOK.vocab
+
+
+def piece_score(seed: int) -> Score:
+    rng = np.random.default_rng(seed)
+    tpq, n = 12, 200
+    def notes(lo, hi):
+        return np.stack([np.sort(rng.integers(0, 48 * 30, n)), rng.integers(1, 24, n),
+                         rng.integers(lo, hi, n), rng.integers(1, 127, n)], axis=1)
+    return Score(tpq=tpq, tracks=[Track(0, notes=notes(40, 90)), Track(33, notes=notes(28, 50)),
+                                  Track(0, is_drum=True, notes=notes(35, 60))],
+                 tempos=np.array([[0, 100.0], [48 * 5, 140.0], [48 * 9 + 7, 90.0]]),
+                 time_signatures=np.array([[0, 4, 4], [48 * 10, 3, 4], [48 * 10 + 36 * 4, 6, 8]]))
+
+
+def is_prefix_valid(seq) -> bool:
+    state = grammar.GrammarState(V)
+    return all(state.feed(t) for t in seq if t != PAD)
+
+
+def test_every_window_is_a_valid_prefix_with_header():
+    pieces = [index_piece(TOK.encode(piece_score(s)), V.style_id("jazz"), V) for s in range(3)]
+    sampler = WindowSampler(pieces, V, context=128)
+    for p in pieces:
+        for bar in range(len(p.bars)):
+            seq = sampler.window(p, bar)
+            assert is_prefix_valid(seq), (bar, V.describe(seq[:12]))
+            assert seq[1] == V.style_id("jazz")
+    first = sampler.window(pieces[0], 0)
+    full = TOK.encode(piece_score(0), style="jazz")
+    assert np.array_equal(first, full[: len(first)])
+    x, y = sampler.sample(np.random.default_rng(0), 16)
+    assert x.shape == y.shape == (16, 128) and np.array_equal(x[:, 1:], y[:, :-1])
+    assert all(is_prefix_valid(row) for row in x)
+
+
+def test_header_takes_meter_and_tempo_changes_on_the_downbeat():
+    p = index_piece(TOK.encode(piece_score(0)), V.style_id("pop"), V)
+    sampler = WindowSampler([p], V, context=64)
+    seq = sampler.window(p, 10)  # the 3/4 bar
+    assert V.describe(seq[:5]) == ["BOS", "Style_pop", "TimeSig_3/4", V.names[seq[3]], "Bar"]
+    seq5 = sampler.window(p, 5)  # tempo change to 140 on the downbeat of bar 5
+    assert abs(float(V.names[seq5[3]].split("_")[1]) - 140) < 8
+
+
+def test_transpose_moves_pitched_notes_only_and_stays_in_range():
+    tokens = TOK.encode(piece_score(1))
+    for shift in (-6, 3, 6, 100):
+        out = transpose(tokens.astype(np.int64), V, shift)
+        a, b = TOK.decode(tokens), TOK.decode(out)
+        for ta, tb in zip(a.tracks, b.tracks):
+            d = tb.notes[:, 2] - ta.notes[:, 2]
+            if ta.key == DRUM_KEY:
+                assert (d == 0).all()
+            else:
+                assert len(set(d)) == 1 and (tb.notes[:, 2] <= 127).all()
+        assert grammar.is_valid(V, out)
+
+
+def test_split_is_by_file_and_deterministic():
+    keys = [f"file{i}" for i in range(200)]
+    train, val = split_by_file(keys, 0.1)
+    assert sorted(train + val) == list(range(200)) and not set(train) & set(val)
+    assert 8 <= len(val) <= 35
+    assert split_by_file(keys, 0.1) == (train, val)
