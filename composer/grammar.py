@@ -119,8 +119,47 @@ class GrammarState:
 
     # ---- accepting tokens ---------------------------------------------------------------
     def accepts(self, token: int) -> bool:
-        t = int(token)
-        return 0 <= t < len(self.v) and bool(self.allowed()[t])
+        """Whether `feed(token)` would succeed: the scalar form of `allowed()[token]`."""
+        v, t, last = self.v, int(token), self.last
+        if last == START:
+            return t == BOS
+        if last == S_BOS:
+            return v.style <= t < v.size
+        if last == STYLE:
+            return v.timesig <= t < v.tempo
+        if last == HEAD_TS:
+            return v.tempo <= t < v.position
+        if last == S_PROGRAM:
+            return v.pitch <= t < v.velocity
+        if last == S_PITCH:
+            return v.velocity <= t < v.duration
+        if last == S_VEL:
+            return v.duration <= t < v.style
+        if last == DONE or t < 0:
+            return False
+        if t == BAR or t == EOS:
+            if last not in COMPLETE:
+                return False
+            if t == BAR:
+                return self.c.max_bars is None or self.bars < self.c.max_bars
+            return self.c.min_bars is None or self.bars >= self.c.min_bars
+        if t < v.tempo:  # TimeSig
+            return t >= v.timesig and last == S_BAR and self.bars > 1 and t - v.timesig != self.ts
+        if t < v.position:  # Tempo
+            return (last == S_POS and not (self.bars == 1 and self.pos == 0)
+                    and t - v.tempo != self.tempo)
+        if t < v.program:  # Position
+            p = t - v.position
+            if last in (S_BAR, S_TS):
+                return p < self.bar_len
+            return last in (S_TEMPO, S_DUR) and self.pos < p < self.bar_len
+        if t < v.pitch:  # Program
+            k = t - v.program
+            return (last in (S_POS, S_TEMPO, S_DUR) and bool(self._programs_mask[k])
+                    and (last != S_DUR or k > self.key))
+        if t < v.velocity:  # Pitch
+            return last == S_DUR and t - v.pitch > self.pitch
+        return False
 
     def feed(self, token: int) -> bool:
         """Advance on `token` if it is allowed; return whether it was."""
@@ -153,6 +192,12 @@ class GrammarState:
         else:
             self.last = S_DUR
         return True
+
+    def snapshot(self) -> tuple:
+        return (self.last, self.ts, self.bar_len, self.tempo, self.bars, self.pos, self.key, self.pitch)
+
+    def restore(self, snap: tuple) -> None:
+        (self.last, self.ts, self.bar_len, self.tempo, self.bars, self.pos, self.key, self.pitch) = snap
 
     def copy(self) -> "GrammarState":
         new = GrammarState.__new__(GrammarState)

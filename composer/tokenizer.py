@@ -212,17 +212,20 @@ class Tokenizer:
         the grammar rejects is dropped, together with a half-made note or empty position."""
         v = self.vocab
         state = grammar.GrammarState(v)
-        complete = state.copy()
+        complete = state.snapshot()
         notes: list[tuple[int, int, int, int, int]] = []  # onset, key, pitch, duration, velocity
         meters: list[tuple[int, int, int]] = []  # step, numerator, denominator
         tempos: list[tuple[int, float]] = []
         bar_start = bar_len = pitch = velocity = 0
         for t in np.asarray(tokens, dtype=np.int64).tolist():
             if not state.feed(t):
-                if state.complete or not complete.accepts(t):
+                if state.complete:
                     continue
-                state = complete.copy()  # drop the half-made part, then take the token
-                state.feed(t)
+                half_made = state.snapshot()
+                state.restore(complete)  # drop the half-made part, then take the token
+                if not state.feed(t):
+                    state.restore(half_made)
+                    continue
             if t == EOS:
                 break
             if t == BAR:
@@ -240,8 +243,8 @@ class Tokenizer:
                 velocity = int(v.velocities[t - v.velocity])
             elif v.duration <= t < v.style:
                 notes.append((bar_start + state.pos, state.key, pitch, int(v.durations[t - v.duration]), velocity))
-            if state.complete:
-                complete = state.copy()
+            if state.last in grammar.COMPLETE:
+                complete = state.snapshot()
         end = bar_start + bar_len if state.bars else 0
         return _build_score(self.config.resolution, notes, meters, tempos, end)
 

@@ -94,6 +94,7 @@ class Vocab:
         self.style = len(names)
         names += [f"Style_{s}" for s in [UNKNOWN_STYLE, *c.styles]]
         self.names = names
+        self.size = len(names)
         self.ids = {n: i for i, n in enumerate(names)}
         # family boundaries, in id order, for classifying ids in bulk
         self.family_starts = np.array([0, self.timesig, self.tempo, self.position, self.program,
@@ -102,7 +103,7 @@ class Vocab:
         self.bar_steps = np.array([n * 4 * c.resolution // d for n, d in self.time_signatures])
 
     def __len__(self) -> int:
-        return len(self.names)
+        return self.size
 
     def style_id(self, style: str | None) -> int:
         if style is None or style == UNKNOWN_STYLE:
