@@ -232,3 +232,27 @@ def test_triplets_and_sixteenths_are_exact():
     back = TOK.decode(TOK.encode(score))
     assert sorted(map(tuple, back.tracks[0].notes[:, :3].tolist())) == sorted(
         (o * RES // tpq, d * RES // tpq, p) for o, d, p, _ in sixteenths + triplets)
+
+
+@pytest.mark.parametrize("work", ["bach/bwv66.6", "bach/bwv7.7", "essenFolksong/altdeu10.abc"])
+def test_real_files_from_music21_round_trip(work, tmp_path):
+    """Real music: a chorale (MusicXML) and a folk song (ABC), directly and via a MIDI file."""
+    music21 = pytest.importorskip("music21")
+    from composer.load import load_score
+    from composer.midi_io import write_midi
+
+    path = music21.corpus.getWork(work)
+    path = path[0] if isinstance(path, list) else path
+    score = load_score(path)
+    write_midi(score, tmp_path / "x.mid")
+    for s in (score, load_score(tmp_path / "x.mid")):
+        tokens = TOK.encode(s)
+        back = TOK.decode(tokens)
+        assert np.array_equal(TOK.encode(back), tokens)
+        # onsets and pitches are exact (chorales and folk songs sit on the grid); durations are
+        # the nearest bin; voices with the same program merge, so unisons between them count once
+        f = RES / s.tpq
+        expected = {(t.key, int(p), round(o * f)) for t in s.tracks for o, _, p, _ in t.notes}
+        assert {(k, p, o) for k, p, o, _, _ in note_set(back)} == expected
+        assert len(note_set(back)) == len(expected) > 20
+        assert meter_list(back)[0][1:] == meter_list(s)[0][1:]
