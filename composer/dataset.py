@@ -39,6 +39,23 @@ def index_piece(tokens: np.ndarray, style: int, vocab: Vocab) -> Piece:
     return Piece(tokens, style, bars, tokens[ts_idx].astype(np.int64), tokens[tempo_idx].astype(np.int64))
 
 
+def window_at(piece: Piece, bar: int, vocab: Vocab, max_len: int, style: int | None = None) -> np.ndarray:
+    """The canonical sequence `BOS Style TimeSig Tempo Bar ...` starting at `bar` of `piece`
+    (at most max_len tokens): meter and tempo in force there move into the header."""
+    v, toks = vocab, piece.tokens
+    start = int(piece.bars[bar]) + 1
+    ts, tempo = int(piece.bar_ts[bar]), int(piece.bar_tempo[bar])
+    if start < len(toks) and v.timesig <= toks[start] < v.tempo:
+        start += 1  # a meter change on this bar is the header's meter
+    body = np.asarray(toks[start:start + max_len], dtype=np.int64)
+    if len(body) > 1 and body[0] == v.position and v.tempo <= body[1] < v.position:
+        tempo = int(body[1])  # a tempo change on the downbeat is the header's tempo
+        empty = len(body) < 3 or not (v.program <= body[2] < v.pitch)
+        body = body[2:] if empty else np.r_[body[0], body[2:]]
+    style = piece.style if style is None else style
+    return np.r_[BOS, style, ts, tempo, BAR, body][:max_len]
+
+
 def split_by_file(keys: list[str], val_fraction: float) -> tuple[list[int], list[int]]:
     """Deterministic train/validation split by file (by a hash of each key, e.g. its sha256)."""
     train, val = [], []
@@ -65,21 +82,8 @@ class WindowSampler:
 
     def window(self, piece: Piece, bar: int, style: int | None = None, shift: int = 0) -> np.ndarray:
         """The canonical sequence starting at `bar` of `piece`, at most context + 1 tokens."""
-        v, toks = self.vocab, piece.tokens
-        start = int(piece.bars[bar]) + 1
-        ts, tempo = int(piece.bar_ts[bar]), int(piece.bar_tempo[bar])
-        if start < len(toks) and v.timesig <= toks[start] < v.tempo:
-            start += 1  # a meter change on this bar is the header's meter
-        body = np.asarray(toks[start:start + self.context + 1], dtype=np.int64)
-        if len(body) > 1 and body[0] == v.position and v.tempo <= body[1] < v.position:
-            tempo = int(body[1])  # a tempo change on the downbeat is the header's tempo
-            empty = len(body) < 3 or not (v.program <= body[2] < v.pitch)
-            body = body[2:] if empty else np.r_[body[0], body[2:]]
-        style = piece.style if style is None else style
-        seq = np.r_[BOS, style, ts, tempo, BAR, body][: self.context + 1]
-        if shift:
-            seq = transpose(seq, v, shift)
-        return seq
+        seq = window_at(piece, bar, self.vocab, self.context + 1, style)
+        return transpose(seq, self.vocab, shift) if shift else seq
 
     def sample(self, rng: np.random.Generator, batch: int) -> tuple[np.ndarray, np.ndarray]:
         out = np.full((batch, self.context + 1), PAD, dtype=np.int64)
@@ -125,4 +129,4 @@ def transpose(seq: np.ndarray, vocab: Vocab, shift: int) -> np.ndarray:
     return out
 
 
-__all__ = ["EOS", "Piece", "WindowSampler", "index_piece", "split_by_file", "transpose"]
+__all__ = ["EOS", "Piece", "WindowSampler", "index_piece", "split_by_file", "transpose", "window_at"]

@@ -39,6 +39,8 @@ class Constraints:
     programs: list[int] | None = None  # allowed track keys (0-127, 128 drums); None = all
     max_bars: int | None = None  # no Bar beyond this many
     min_bars: int | None = None  # no EOS before this many bars
+    meter_changes: bool = True  # False: the header's meter holds throughout
+    tempo_changes: bool = True  # False: the header's tempo holds throughout
 
 
 class GrammarState:
@@ -94,14 +96,14 @@ class GrammarState:
 
     def _body_mask(self, m: np.ndarray) -> None:
         v, last = self.v, self.last
-        if last == S_BAR and self.bars > 1:
+        if last == S_BAR and self.bars > 1 and self.c.meter_changes:
             m[v.timesig:v.tempo] = True  # any meter but the one in force
             m[v.timesig + self.ts] = False
         if last in (S_BAR, S_TS):
             m[v.position:v.position + self.bar_len] = True
         elif last in (S_TEMPO, S_DUR):
             m[v.position + self.pos + 1:v.position + self.bar_len] = True
-        if last == S_POS and not (self.bars == 1 and self.pos == 0):
+        if last == S_POS and not (self.bars == 1 and self.pos == 0) and self.c.tempo_changes:
             m[v.tempo:v.position] = True
             m[v.tempo + self.tempo] = False
         if last in (S_POS, S_TEMPO, S_DUR):
@@ -144,10 +146,11 @@ class GrammarState:
                 return self.c.max_bars is None or self.bars < self.c.max_bars
             return self.c.min_bars is None or self.bars >= self.c.min_bars
         if t < v.tempo:  # TimeSig
-            return t >= v.timesig and last == S_BAR and self.bars > 1 and t - v.timesig != self.ts
+            return (t >= v.timesig and last == S_BAR and self.bars > 1 and t - v.timesig != self.ts
+                    and self.c.meter_changes)
         if t < v.position:  # Tempo
             return (last == S_POS and not (self.bars == 1 and self.pos == 0)
-                    and t - v.tempo != self.tempo)
+                    and t - v.tempo != self.tempo and self.c.tempo_changes)
         if t < v.program:  # Position
             p = t - v.position
             if last in (S_BAR, S_TS):

@@ -234,9 +234,9 @@ def test_triplets_and_sixteenths_are_exact():
         (o * RES // tpq, d * RES // tpq, p) for o, d, p, _ in sixteenths + triplets)
 
 
-@pytest.mark.parametrize("work", ["bach/bwv66.6", "bach/bwv7.7", "essenFolksong/altdeu10.abc"])
+@pytest.mark.parametrize("work", ["bach/bwv66.6", "bach/bwv7.7", "palestrina/agnus_01"])
 def test_real_files_from_music21_round_trip(work, tmp_path):
-    """Real music: a chorale (MusicXML) and a folk song (ABC), directly and via a MIDI file."""
+    """Real music: chorales (MusicXML) and a mass (kern), directly and via a MIDI file."""
     music21 = pytest.importorskip("music21")
     from composer.load import load_score
     from composer.midi_io import write_midi
@@ -249,7 +249,7 @@ def test_real_files_from_music21_round_trip(work, tmp_path):
         tokens = TOK.encode(s)
         back = TOK.decode(tokens)
         assert np.array_equal(TOK.encode(back), tokens)
-        # onsets and pitches are exact (chorales and folk songs sit on the grid); durations are
+        # onsets and pitches are exact (this music sits on the grid); durations are
         # the nearest bin; voices with the same program merge, so unisons between them count once
         f = RES / s.tpq
         expected = {(t.key, int(p), round(o * f)) for t in s.tracks for o, _, p, _ in t.notes}

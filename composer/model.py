@@ -1,0 +1,454 @@
+"""Decoder-only music models: a small RoPE transformer and an LSTM behind one interface.
+
+    config = ModelConfig.preset("small", arch="transformer", vocab_size=V)
+    model = build_model(config)
+    logits, loss = model(idx, targets)             # training: (B, T) -> (B, T, V)
+
+    model.eval()
+    logits, cache = model.step(prompt)             # one-pass prefill of the prompt
+    logits, cache = model.step(next_tok, cache)    # then one (or a few) tokens at a time
+
+    save_weights(model, "model.safetensors")       # no pickle anywhere
+    model = load_model("model.safetensors")        # config comes from the file's metadata
+
+Sliding window. The transformer knows `config.context` positions; the LSTM has no
+limit (`model.room(cache)` is then infinite). When `model.room(cache)` is smaller
+than the number of tokens about to be fed, call `model.refill(seq, header_len)`:
+it keeps the first `header_len` tokens of the full sequence plus the most recent
+ones and prefills that window into a fresh cache. This is exact: the logits are the
+ones a fresh run over the window gives. Shifting the cached RoPE keys instead would
+not be, because the kept tokens' keys in deeper layers were computed while attending
+to the tokens being dropped. By default a refill leaves a quarter of the context
+free, so it happens once per context // 4 generated tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass, fields, replace
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from composer.errors import ComposerError
+
+ARCHS = ("transformer", "lstm")
+
+# Named sizes. Parameter counts at vocab_size=512 (embedding included, tied head):
+#   tiny  transformer 0.46M, lstm 0.45M   (tests)
+#   small transformer 4.9M,  lstm 5.1M    (bundled model, fast on 2 CPU cores)
+#   base  transformer 21.5M, lstm 19.3M
+PRESETS = {
+    "tiny": {
+        "transformer": dict(n_layer=2, n_head=4, n_embd=128, dropout=0.0),
+        "lstm": dict(n_layer=2, n_head=1, n_embd=152, dropout=0.0),
+    },
+    "small": {
+        "transformer": dict(n_layer=6, n_head=8, n_embd=256, dropout=0.1),
+        "lstm": dict(n_layer=3, n_head=1, n_embd=448, dropout=0.1),
+    },
+    "base": {
+        "transformer": dict(n_layer=12, n_head=6, n_embd=384, dropout=0.1),
+        "lstm": dict(n_layer=4, n_head=1, n_embd=768, dropout=0.1),
+    },
+}
+
+
+@dataclass
+class ModelConfig:
+    arch: str = "transformer"  # "transformer" | "lstm"
+    vocab_size: int = 512
+    context: int = 1024  # max positions (transformer); training window length for both
+    n_layer: int = 6
+    n_head: int = 8  # transformer only
+    n_embd: int = 256  # model width; the LSTM's hidden size
+    dropout: float = 0.0
+    pad_id: int = 0  # targets equal to pad_id (or negative) are ignored by the loss
+    rope_base: float = 10000.0
+
+    def __post_init__(self):
+        if self.arch not in ARCHS:
+            raise ValueError(f"unknown arch {self.arch!r}; expected one of {ARCHS}")
+        if min(self.vocab_size, self.context, self.n_layer, self.n_head, self.n_embd) < 1:
+            raise ValueError(f"model sizes must be positive: {self}")
+        if self.arch == "transformer" and (self.n_embd % self.n_head or (self.n_embd // self.n_head) % 2):
+            raise ValueError(f"n_embd={self.n_embd} must split into n_head={self.n_head} even-sized heads")
+        if not 0 <= self.pad_id < self.vocab_size:
+            raise ValueError(f"pad_id={self.pad_id} outside the vocabulary of {self.vocab_size}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown model config keys: {sorted(unknown)}")
+        return cls(**d)
+
+    @classmethod
+    def preset(cls, name: str, arch: str = "transformer", vocab_size: int = 512,
+               context: int = 1024, **overrides) -> "ModelConfig":
+        if name not in PRESETS:
+            raise ValueError(f"unknown model preset {name!r}; expected one of {sorted(PRESETS)}")
+        if arch not in ARCHS:
+            raise ValueError(f"unknown arch {arch!r}; expected one of {ARCHS}")
+        sizes = {**PRESETS[name][arch], **overrides}
+        return cls(arch=arch, vocab_size=vocab_size, context=context, **sizes)
+
+
+@dataclass
+class Cache:
+    """Decoding state. `length` is the number of tokens fed so far (= next absolute position).
+
+    transformer: state = [(k, v) per layer], each (B, n_head, context, head_dim), preallocated;
+                 only positions [:length] are valid.
+    lstm:        state = (h, c), each (n_layer, B, n_embd).
+    """
+
+    state: object
+    length: int = 0
+
+    def select(self, index: torch.Tensor) -> "Cache":
+        """Keep/reorder batch rows (e.g. drop finished sequences)."""
+        if isinstance(self.state, list):
+            state = [(k.index_select(0, index), v.index_select(0, index)) for k, v in self.state]
+        else:
+            state = tuple(s.index_select(1, index) for s in self.state)
+        return Cache(state, self.length)
+
+
+# --------------------------------------------------------------------------- transformer
+
+def rope_tables(context: int, head_dim: int, base: float):
+    inv_freq = 1.0 / (base ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
+    angles = torch.outer(torch.arange(context, dtype=torch.float32), inv_freq)  # (context, hd/2)
+    angles = torch.cat([angles, angles], dim=-1)  # (context, hd)
+    return angles.cos(), angles.sin()
+
+
+def apply_rope(x, cos, sin):
+    """x: (B, nh, T, hd); cos/sin: (T, hd) for the absolute positions of x."""
+    x1, x2 = x.float().chunk(2, dim=-1)
+    return (x.float() * cos + torch.cat([-x2, x1], dim=-1) * sin).type_as(x)
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.n_head = config.n_head
+        self.head_dim = config.n_embd // config.n_head
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=False)
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=False)
+        self.resid_dropout = nn.Dropout(config.dropout)
+        self.dropout = config.dropout
+
+    def forward(self, x, cos, sin, kv=None, pos=0):
+        B, T, C = x.shape
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        q = q.view(B, T, self.n_head, self.head_dim).transpose(1, 2)  # (B, nh, T, hd)
+        k = k.view(B, T, self.n_head, self.head_dim).transpose(1, 2)
+        v = v.view(B, T, self.n_head, self.head_dim).transpose(1, 2)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if kv is not None:  # write the new keys/values at their absolute positions, attend to all so far
+            kv[0][:, :, pos:pos + T] = k
+            kv[1][:, :, pos:pos + T] = v
+            k, v = kv[0][:, :, :pos + T], kv[1][:, :, :pos + T]
+        mask, is_causal = None, False
+        if pos == 0:
+            is_causal = T > 1
+        elif T > 1:  # new query i (absolute pos + i) sees keys 0 .. pos + i
+            mask = torch.ones(T, pos + T, dtype=torch.bool, device=x.device).tril(diagonal=pos)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal,
+                                           dropout_p=self.dropout if self.training else 0.0)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        return self.resid_dropout(self.c_proj(y))
+
+
+class MLP(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=False)
+        self.gelu = nn.GELU()
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=False)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x):
+        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+
+
+class Block(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.ln_1 = nn.RMSNorm(config.n_embd, eps=1e-6)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = nn.RMSNorm(config.n_embd, eps=1e-6)
+        self.mlp = MLP(config)
+
+    def forward(self, x, cos, sin, kv=None, pos=0):
+        x = x + self.attn(self.ln_1(x), cos, sin, kv, pos)
+        return x + self.mlp(self.ln_2(x))
+
+
+class TransformerBody(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self._rope = None  # float32 (cos, sin) tables, built on first use on the input's device
+
+    def rope(self, device):
+        if self._rope is None or self._rope[0].device != device:
+            c = self.config
+            with torch.inference_mode(False):  # normal tensors even when first built inside step()
+                self._rope = tuple(t.to(device) for t in rope_tables(c.context, c.n_embd // c.n_head, c.rope_base))
+        return self._rope
+
+    def empty_state(self, batch, device, dtype):
+        c = self.config
+        shape = (batch, c.n_head, c.context, c.n_embd // c.n_head)
+        return [(torch.empty(shape, device=device, dtype=dtype), torch.empty(shape, device=device, dtype=dtype))
+                for _ in range(c.n_layer)]
+
+    def forward(self, x, state=None, pos=0):
+        T = x.shape[1]
+        if pos + T > self.config.context:
+            raise ValueError(f"positions {pos}..{pos + T - 1} exceed the model context of "
+                             f"{self.config.context}; slide the window with model.refill()")
+        cos, sin = (t[pos:pos + T] for t in self.rope(x.device))
+        for i, block in enumerate(self.blocks):
+            x = block(x, cos, sin, None if state is None else state[i], pos)
+        return x, state
+
+
+# --------------------------------------------------------------------------- lstm
+
+class LSTMBody(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        d = config.n_embd
+        self.lstm = nn.LSTM(d, d, config.n_layer, batch_first=True,
+                            dropout=config.dropout if config.n_layer > 1 else 0.0)
+
+    def reset_parameters(self):
+        with torch.no_grad():  # PyTorch's uniform init, forget-gate bias 1 (gate order i, f, g, o)
+            self.lstm.reset_parameters()
+            d = self.lstm.hidden_size
+            for name, p in self.lstm.named_parameters():
+                if name.startswith("bias_ih"):
+                    p[d:2 * d].fill_(1.0)
+                elif name.startswith("bias_hh"):
+                    p[d:2 * d].zero_()
+
+    def empty_state(self, batch, device, dtype):
+        return None  # nn.LSTM starts from zeros
+
+    def forward(self, x, state=None, pos=0):
+        return self.lstm(x, state)
+
+
+# --------------------------------------------------------------------------- shared model
+
+class MusicModel(nn.Module):
+    """Token embedding -> body (transformer blocks or LSTM) -> final norm -> head tied to the embedding.
+
+    The head is computed as F.linear(x, wte.weight), so the state dict has a single copy of
+    the tied matrix (nothing shared to confuse safetensors).
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd)
+        self.drop = nn.Dropout(config.dropout)
+        self.body = TransformerBody(config) if config.arch == "transformer" else LSTMBody(config)
+        self.norm = nn.RMSNorm(config.n_embd, eps=1e-6)
+        # init like nanoGPT: N(0, 0.02), residual projections scaled by 1/sqrt(2 * n_layer)
+        self.apply(self._init_weights)
+        for name, p in self.named_parameters():
+            if name.endswith("c_proj.weight"):
+                torch.nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+        if isinstance(self.body, LSTMBody):
+            self.body.reset_parameters()
+
+    def _init_weights(self, module):
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if getattr(module, "bias", None) is not None:
+                torch.nn.init.zeros_(module.bias)
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def _logits(self, idx, state=None, pos=0):
+        x = self.drop(self.wte(idx))
+        x, state = self.body(x, state, pos)
+        return F.linear(self.norm(x), self.wte.weight), state
+
+    def forward(self, idx, targets=None):
+        """idx, targets: (B, T) long. Returns logits (B, T, V) and the mean cross-entropy (or None)."""
+        logits, _ = self._logits(idx)
+        loss = None
+        if targets is not None:
+            pad = self.config.pad_id
+            targets = targets.masked_fill(targets < 0, pad)
+            loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=pad)
+        return logits, loss
+
+    # ---- incremental decoding
+
+    @property
+    def max_positions(self):
+        """Positions a cache can hold: config.context for the transformer, None (unbounded) for the LSTM."""
+        return self.config.context if self.config.arch == "transformer" else None
+
+    def room(self, cache: Cache | None):
+        """How many more tokens fit in `cache` (math.inf for the LSTM)."""
+        if self.max_positions is None:
+            return math.inf
+        return self.max_positions - (0 if cache is None else cache.length)
+
+    @torch.inference_mode()
+    def step(self, idx, cache: Cache | None = None, pos: int | None = None):
+        """Feed new tokens idx (B, T); returns (logits (B, T, V), cache).
+
+        cache=None starts a fresh cache (T > 1 is a one-pass prefill). `pos` is the absolute
+        position of idx[:, 0] and defaults to cache.length; a smaller pos rewinds the
+        transformer cache (see cache_crop). Call model.eval() first.
+        """
+        if idx.dim() != 2:
+            raise ValueError(f"idx must be (B, T), got shape {tuple(idx.shape)}")
+        if cache is None:
+            if pos not in (None, 0):
+                raise ValueError("a new cache starts at pos 0")
+            cache = Cache(self.body.empty_state(idx.shape[0], idx.device, self.wte.weight.dtype), 0)
+        if pos is None:
+            pos = cache.length
+        if pos != cache.length:
+            self.cache_crop(cache, pos)
+        logits, state = self._logits(idx, cache.state, pos)
+        cache.state, cache.length = state, pos + idx.shape[1]
+        return logits, cache
+
+    def cache_crop(self, cache: Cache, length: int) -> Cache:
+        """Forget everything after the first `length` tokens (transformer only: LSTM state can't rewind)."""
+        if not 0 <= length <= cache.length:
+            raise ValueError(f"cannot crop a cache of {cache.length} tokens to {length}")
+        if length != cache.length and self.config.arch != "transformer":
+            raise ValueError("an LSTM cache cannot be rewound; re-prefill instead")
+        cache.length = length
+        return cache
+
+    def refill(self, seq, header_len: int = 0, keep: int | None = None):
+        """Prefill a fresh cache from a window of the full sequence seq (B, L).
+
+        The window is seq[:, :header_len] + the last (keep - header_len) tokens, or all of seq when it
+        fits in `keep`. keep defaults to 3/4 of the context (transformer) / all of seq (LSTM).
+        Returns (logits for the window (B, W, V), cache); logits[:, -1] predicts the token after seq.
+        """
+        if keep is None:
+            keep = seq.shape[1] if self.max_positions is None else self.max_positions * 3 // 4
+        return self.step(window(seq, header_len, keep))
+
+    # ---- fine-tuning
+
+    @torch.no_grad()
+    def grow_vocab(self, new_vocab_size: int):
+        """Add rows to the (tied) embedding/head; new rows start as the mean of the existing ones.
+        Rebuild the optimizer afterwards: the embedding is a new parameter."""
+        old = self.wte.weight
+        V = old.shape[0]
+        if new_vocab_size < V:
+            raise ValueError(f"cannot shrink the vocabulary from {V} to {new_vocab_size}")
+        if new_vocab_size == V:
+            return self
+        wte = nn.Embedding(new_vocab_size, old.shape[1], device=old.device, dtype=old.dtype)
+        wte.weight[:V] = old
+        wte.weight[V:] = old.mean(dim=0)
+        wte.weight.requires_grad_(old.requires_grad)
+        self.wte = wte
+        self.config = replace(self.config, vocab_size=new_vocab_size)
+        return self
+
+
+def window(seq, header_len: int, keep: int):
+    """seq (B, L) -> header + most recent tokens, at most `keep` tokens in all."""
+    if not 0 <= header_len < keep:
+        raise ValueError(f"header of {header_len} tokens leaves no room in a window of {keep}")
+    if seq.shape[1] <= keep:
+        return seq
+    return torch.cat([seq[:, :header_len], seq[:, seq.shape[1] - (keep - header_len):]], dim=1)
+
+
+def build_model(config: ModelConfig) -> MusicModel:
+    return MusicModel(config)
+
+
+# --------------------------------------------------------------------------- weights on disk
+
+def save_weights(model: MusicModel, path) -> None:
+    """Write the weights (and the config, as metadata) to a safetensors file, atomically."""
+    from safetensors.torch import save_file
+
+    path = os.fspath(path)
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    metadata = {"format": "composer-model", "config": json.dumps(model.config.to_dict())}
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)),
+                               prefix=os.path.basename(path) + ".", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _read(path, tensors=True):
+    from safetensors import safe_open
+
+    path = os.fspath(path)
+    try:
+        with safe_open(path, framework="pt", device="cpu") as f:
+            return f.metadata() or {}, ({k: f.get_tensor(k) for k in f.keys()} if tensors else None)
+    except FileNotFoundError:
+        raise ComposerError(f"{path}: no such model file") from None
+    except Exception as e:  # safetensors raises its own error types for corrupt files
+        raise ComposerError(f"{path}: not a readable safetensors model ({e})") from None
+
+
+def read_config(path) -> ModelConfig:
+    metadata, _ = _read(path, tensors=False)
+    try:
+        return ModelConfig.from_dict(json.loads(metadata["config"]))
+    except (KeyError, ValueError, TypeError) as e:
+        raise ComposerError(f"{os.fspath(path)}: model file has no usable config ({e})") from None
+
+
+def load_weights(model: MusicModel, path) -> MusicModel:
+    """Load weights saved by save_weights into a model of the same shape."""
+    _, tensors = _read(path)
+    own = model.state_dict()
+    missing, unexpected = sorted(set(own) - set(tensors)), sorted(set(tensors) - set(own))
+    bad = [k for k in own.keys() & tensors.keys() if own[k].shape != tensors[k].shape]
+    if missing or unexpected or bad:
+        detail = "; ".join(s for s in (
+            missing and f"missing {missing[:3]}", unexpected and f"unexpected {unexpected[:3]}",
+            bad and "shape mismatch " + ", ".join(f"{k} {tuple(tensors[k].shape)} vs {tuple(own[k].shape)}"
+                                                for k in sorted(bad)[:3])) if s)
+        raise ComposerError(f"{os.fspath(path)}: weights do not fit this model ({detail})")
+    model.load_state_dict(tensors)
+    return model
+
+
+def load_model(path, device="cpu") -> MusicModel:
+    """Build the model described by the file's metadata, load its weights, put it in eval mode."""
+    model = build_model(read_config(path))
+    load_weights(model, path)
+    return model.to(device).eval()

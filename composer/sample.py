@@ -1,0 +1,262 @@
+"""Generation: grammar-constrained, style-conditioned sampling with a KV cache.
+
+    model = composer.load_model("runs/jazz")          # or load_model() for the bundled model
+    score = model.generate(style="jazz", bars=16, instruments=["piano", "bass", "drums"])
+    model.save(score, "jazz.mid")
+
+Each step: logits for the last token (classifier-free guidance mixes a row conditioned on the
+style with one conditioned on `Style_?`: uncond + g * (cond - uncond)), temperature, top-k,
+top-p, then the grammar's mask (only tokens that keep the sequence well-formed, only the
+requested instruments, exactly the requested number of bars), then one draw from a seeded
+torch.Generator. The prompt (header, or a primer's tokens) is prefilled in one pass; when a
+sequence outgrows the model's context it continues from a canonical window: header with the
+meter and tempo in force, then the most recent whole bars.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from . import grammar
+from .checkpoint import load_run
+from .dataset import index_piece, window_at
+from .errors import ComposerError
+from .gm import parse_instrument
+from .score import DURATION, ONSET, Score, Track
+from .tokenizer import Tokenizer
+from .vocab import BAR, BOS, EOS, PAD
+
+
+@dataclass
+class SamplingOptions:
+    style: str | None = None
+    bars: int = 16
+    tempo: float | None = None  # bpm; None lets the model choose
+    time_signature: tuple[int, int] | None = None  # None lets the model choose
+    instruments: list | None = None  # names or GM numbers; None = any
+    primer: Score | None = None
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    guidance: float = 1.0
+    seed: int = 0
+    num_samples: int = 1
+    max_tokens: int = field(default=0)  # safety cap; 0 = 200 tokens a bar
+
+
+class ComposerModel:
+    """A trained model with its tokenizer: the Python face of `compose generate`."""
+
+    def __init__(self, model, tokenizer: Tokenizer, config: dict | None = None):
+        self.model, self.tokenizer, self.config = model.eval(), tokenizer, config or {}
+
+    @property
+    def styles(self) -> list[str]:
+        return list(self.tokenizer.config.styles)
+
+    def generate(self, **options) -> Score:
+        """One piece (see SamplingOptions for the options)."""
+        return self.generate_batch(**{**options, "num_samples": 1})[0]
+
+    def generate_batch(self, **options) -> list[Score]:
+        """`num_samples` pieces, sampled as one batch."""
+        opts = SamplingOptions(**options)
+        return [self._to_score(t, opts) for t in self.generate_tokens(opts)]
+
+    def save(self, score: Score, path, title: str = "composer") -> None:
+        from .midi_io import write_midi
+        write_midi(score, path, title=title)
+
+    # ---- the sampling loop ----------------------------------------------------------------
+    def prompt(self, opts: SamplingOptions) -> tuple[list[int], int]:
+        """Prompt tokens and how many bars they already hold."""
+        v = self.tokenizer.vocab
+        if opts.style is not None and opts.style not in self.styles:
+            raise ComposerError(f"unknown style {opts.style!r}; this model knows: {', '.join(self.styles) or 'none'}")
+        if opts.primer is not None:
+            tokens = self.tokenizer.encode(opts.primer, style=opts.style)[:-1].tolist()  # drop EOS
+            return tokens, tokens.count(BAR)
+        tokens = [BOS, v.style_id(opts.style)]
+        if opts.time_signature is not None:
+            ts = tuple(opts.time_signature)
+            if ts not in v.ts_index:
+                raise ComposerError(f"time signature {ts[0]}/{ts[1]} is not supported "
+                                    f"(up to 8 quarter notes a bar, denominators 2, 4, 8, 16)")
+            tokens.append(v.timesig + v.ts_index[ts])
+            if opts.tempo is not None:
+                tokens.append(v.tempo + int(np.argmin(abs(np.log(v.tempos) - np.log(opts.tempo)))))
+        return tokens, 0
+
+    def constraints(self, opts: SamplingOptions, primer_bars: int) -> grammar.Constraints:
+        programs = None
+        if opts.instruments:
+            programs = sorted({parse_instrument(i) for i in opts.instruments})
+            if opts.primer is not None:
+                programs = sorted(set(programs) | {t.key for t in opts.primer.tracks})
+        total = primer_bars + opts.bars
+        return grammar.Constraints(programs=programs, max_bars=total, min_bars=total,
+                                   meter_changes=opts.time_signature is None,
+                                   tempo_changes=opts.tempo is None)
+
+    @torch.inference_mode()
+    def generate_tokens(self, opts: SamplingOptions) -> list[np.ndarray]:
+        if opts.bars < 1:
+            raise ComposerError("--bars must be at least 1")
+        if opts.temperature <= 0:
+            raise ComposerError("--temperature must be positive")
+        v, model = self.tokenizer.vocab, self.model
+        device = next(model.parameters()).device
+        prompt, primer_bars = self.prompt(opts)
+        constraints = self.constraints(opts, primer_bars)
+        n = opts.num_samples
+        states = [grammar.GrammarState(v, constraints) for _ in range(n)]
+        for s in states:
+            for t in prompt:
+                if not s.feed(t):
+                    raise ComposerError("the primer does not fit the model's grammar")
+        seqs = [list(prompt) for _ in range(n)]
+        guided = opts.guidance != 1.0 and opts.style is not None
+        gen = torch.Generator(device="cpu").manual_seed(opts.seed)
+        max_tokens = opts.max_tokens or len(prompt) + 200 * opts.bars
+        closing = np.zeros(len(v), dtype=bool)
+        closing[[BAR, EOS]] = True
+        closing[v.velocity:v.style] = True
+        groups = [Group(list(range(n)))]
+        for g in groups:
+            g.prefill(model, seqs, v, guided, device, full=True)
+        done = [False] * n
+        while not all(done):
+            logits = torch.empty(n, len(v))
+            for g in groups:
+                logits[g.rows] = g.next_logits(opts.guidance if guided else None)
+            masks = np.stack([s.allowed() for s in states])
+            for i in range(n):  # a piece stuck in one bar: finish the note, then only bar lines
+                if done[i]:
+                    masks[i, PAD] = True
+                elif len(seqs[i]) >= max_tokens and (masks[i] & closing).any():
+                    masks[i] &= closing
+            masks = torch.from_numpy(masks)
+            nxt = _sample(logits, masks, opts, gen)
+            for i in range(n):
+                if done[i]:
+                    nxt[i] = PAD
+                    continue
+                t = int(nxt[i])
+                states[i].feed(t)
+                seqs[i].append(t)
+                done[i] = t == EOS
+            if all(done):
+                break
+            new_groups = []
+            for g in groups:
+                if model.room(g.cache) >= 1:
+                    g.feed(model, nxt[g.rows], guided, device)
+                    new_groups.append(g)
+                else:  # context full: every row continues from its own canonical window
+                    for r in g.rows:
+                        ng = Group([r])
+                        ng.prefill(model, seqs, v, guided, device, full=False)
+                        new_groups.append(ng)
+            groups = new_groups
+        return [np.array(s, dtype=np.int32) for s in seqs]
+
+    def _to_score(self, tokens: np.ndarray, opts: SamplingOptions) -> Score:
+        score = self.tokenizer.decode(tokens)
+        if opts.primer is not None:
+            score = _keep_primer(opts.primer, score)
+        return score
+
+
+class Group:
+    """Rows that share one KV cache (they advance in lockstep); guided rows carry an
+    unconditioned twin in the second half of the batch."""
+
+    def __init__(self, rows: list[int]):
+        self.rows, self.cache, self.last = rows, None, None
+
+    def prefill(self, model, seqs, vocab, guided, device, full: bool):
+        if full:
+            batch = np.array([seqs[r] for r in self.rows], dtype=np.int64)
+        else:
+            (r,) = self.rows
+            seq = np.array(seqs[r], dtype=np.int64)
+            batch = _window(seq, vocab, model.max_positions * 3 // 4)[None]
+        if guided:
+            uncond = batch.copy()
+            uncond[:, 1] = vocab.style_id(None)
+            batch = np.concatenate([batch, uncond])
+        logits, self.cache = model.step(torch.from_numpy(batch).to(device))
+        self.last = logits[:, -1].float().cpu()
+
+    def feed(self, model, tokens, guided, device):
+        x = tokens.view(-1, 1)
+        if guided:
+            x = torch.cat([x, x])
+        logits, self.cache = model.step(x.to(device), self.cache)
+        self.last = logits[:, -1].float().cpu()
+
+    def next_logits(self, guidance: float | None) -> torch.Tensor:
+        if guidance is None:
+            return self.last
+        cond, uncond = self.last.chunk(2)
+        return uncond + guidance * (cond - uncond)
+
+
+def _window(seq: np.ndarray, vocab, keep: int) -> np.ndarray:
+    """Header + the most recent whole bars that fit in `keep` tokens (or header + tail)."""
+    piece = index_piece(seq, int(seq[1]), vocab)
+    for b in range(len(piece.bars)):
+        if len(seq) - piece.bars[b] + 4 <= keep:
+            return window_at(piece, b, vocab, len(seq))
+    return np.r_[seq[:4], seq[len(seq) - (keep - 4):]]  # one bar longer than the window
+
+
+def _sample(logits: torch.Tensor, masks: torch.Tensor, opts: SamplingOptions, gen) -> torch.Tensor:
+    logits = logits / opts.temperature
+    logits = logits.masked_fill(~masks, float("-inf"))
+    if opts.top_k and opts.top_k > 0:
+        kth = torch.topk(logits, min(opts.top_k, logits.shape[-1]), dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if opts.top_p < 1.0:
+        sorted_logits, idx = torch.sort(logits, descending=True, dim=-1)
+        cum = torch.softmax(sorted_logits, dim=-1).cumsum(dim=-1)
+        drop = cum - torch.softmax(sorted_logits, dim=-1) > opts.top_p  # keep the first token always
+        logits = logits.masked_fill(drop.scatter(1, idx, drop), float("-inf"))
+    probs = torch.softmax(logits, dim=-1)
+    probs = torch.where(torch.isfinite(probs), probs, torch.zeros_like(probs))
+    empty = probs.sum(dim=-1) <= 0
+    if empty.any():  # the model put no mass on any allowed token: fall back to uniform over allowed
+        probs[empty] = masks[empty].float()
+    return torch.multinomial(probs, 1, generator=gen).squeeze(1)
+
+
+def _keep_primer(primer: Score, generated: Score) -> Score:
+    """The primer's own notes (unquantised) plus the generated notes after it, at the primer's tpq."""
+    tpq = primer.tpq
+    f = tpq / generated.tpq
+    primer_steps = Tokenizer().encode(primer)  # only to find where the primer's bars end
+    primer_end = Tokenizer().decode(primer_steps).end
+    tracks = {t.key: Track(t.program, t.is_drum, t.name, t.notes.copy()) for t in primer.tracks}
+    for t in generated.tracks:
+        new = t.notes[t.notes[:, ONSET] >= primer_end].astype(np.float64)
+        new[:, ONSET] *= f
+        new[:, DURATION] *= f
+        new = np.round(new).astype(np.int64)
+        if t.key in tracks:
+            tracks[t.key].notes = np.concatenate([tracks[t.key].notes, new])
+        elif len(new):
+            tracks[t.key] = Track(t.program, t.is_drum, "", new)
+    return Score(tpq=tpq, tracks=list(tracks.values()),
+                 tempos=np.c_[generated.tempos[:, 0] * f, generated.tempos[:, 1]],
+                 time_signatures=np.c_[generated.time_signatures[:, 0] * f,
+                                       generated.time_signatures[:, 1:]].astype(np.int64),
+                 key_signatures=primer.key_signatures.copy(), end=int(round(generated.end * f)))
+
+
+def load_model(path=None, device: str = "cpu") -> ComposerModel:
+    """A trained run directory, or the bundled model when `path` is None or 'default'."""
+    model, tokenizer, config = load_run(path, device=device)
+    return ComposerModel(model, tokenizer, config)
