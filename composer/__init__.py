@@ -10,4 +10,14 @@ from .score import Score, Track  # noqa: E402
 from .tokenizer import Tokenizer  # noqa: E402
 from .vocab import TokenizerConfig  # noqa: E402
 
-__all__ = ["ComposerError", "Score", "ScoreError", "Tokenizer", "TokenizerConfig", "Track", "__version__"]
+
+
+def load_model(path=None, device: str = "cpu"):
+    """A trained run directory (or the bundled model when `path` is None): an object with
+    `.generate(style=..., bars=..., ...) -> Score`, `.styles` and `.save(score, path)`."""
+    from .sample import load_model as _load  # imports torch
+
+    return _load(path, device=device)
+
+
+__all__ = ["load_model", "ComposerError", "Score", "ScoreError", "Tokenizer", "TokenizerConfig", "Track", "__version__"]
