@@ -127,6 +127,60 @@ def tokenize(corpus, cache_dir: Path, style, workers, quiet):
         raise ComposerError(f"{', '.join(map(str, corpus))}: no usable music files")
 
 
+@cli.command()
+@click.argument("corpus", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--out", "out_dir", metavar="RUN_DIR", required=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Run folder: best model, config, checkpoints, metrics, loss curve.")
+@click.option("--arch", type=click.Choice(["transformer", "lstm"]), default="transformer", show_default=True,
+              help="Model architecture.")
+@click.option("--size", type=click.Choice(["tiny", "small", "base"]), default="small", show_default=True,
+              help="Model size preset.")
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="Optimizer steps  [default: 2000].")
+@click.option("--epochs", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Passes over the training tokens, instead of --steps.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True, help="Windows per step.")
+@click.option("--context", type=click.IntRange(min=8), default=1024, show_default=True, help="Tokens per window.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Peak learning rate  [default: 1e-3; 3e-4 with --from].")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True,
+              help="auto picks cuda, then mps, then cpu.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the initialisation and data stream.")
+@click.option("--style", default=None, help="Style label for every file (a flat folder).")
+@click.option("--resume", is_flag=True, help="Continue RUN_DIR from its last checkpoint (same data split).")
+@click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.05, show_default=True,
+              help="Share of files held out for validation.")
+@click.option("--from", "init_from", metavar="RUN_DIR|default", default=None,
+              help="Fine-tune a trained model (or the bundled one); new styles are added to it.")
+@click.option("--eval-every", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Steps between validation runs and checkpoints.")
+@click.option("--workers", type=click.IntRange(1, 256), default=None, help="Tokenising processes (default: all cores).")
+@click.option("--compile", "compile_model", is_flag=True, help="torch.compile the model (pays off on GPUs).")
+@click.option("--quiet", is_flag=True, help="No progress bar or per-evaluation lines.")
+@click.pass_context
+def train(ctx, corpus, out_dir: Path, arch, size, steps, epochs, batch_size, context, lr, device, seed, style,
+          resume, val_fraction, init_from, eval_every, workers, compile_model, quiet):
+    """Train a model on CORPUS (style = first sub-folder) into RUN_DIR.
+
+    Ctrl-C saves a checkpoint; --resume continues from it. The best model by validation
+    loss is RUN_DIR/model.safetensors.
+    """
+    if steps is not None and epochs is not None:
+        raise click.UsageError("give --steps or --epochs, not both")
+    if resume and init_from is not None:
+        raise click.UsageError("--from cannot be combined with --resume")
+    from .train import TrainConfig
+    from .train import train as run_training
+
+    cfg = TrainConfig(arch=arch, size=size, steps=steps, epochs=epochs, batch_size=batch_size, context=context,
+                      lr=lr, device=device, seed=seed, val_fraction=val_fraction, eval_every=eval_every,
+                      compile=compile_model, workers=workers)
+    summary = run_training(list(corpus), out_dir, cfg, style=style, resume=resume, init_from=init_from,
+                           progress=not quiet)
+    if summary["interrupted"]:
+        ctx.exit(130)
+
+
 def main():
     cli.main()
 

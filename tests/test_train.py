@@ -1,0 +1,270 @@
+"""Training end to end on a tiny two-style corpus: it learns, writes a loadable run, survives
+SIGKILL and Ctrl-C (a resumed run ends with exactly the weights of an uninterrupted one),
+refuses to overwrite a trained run, and fine-tunes with a new style.
+
+Everything runs single-threaded (torch and the subprocesses alike): on a busy 2-core machine
+two OpenMP threads per process are ten times slower, and equal thread counts make the
+in-process reference run and the CLI runs bit-comparable.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from composer import checkpoint
+from composer.errors import ComposerError
+from composer.midi_io import write_midi
+from composer.score import Score, Track
+from composer.train import TrainConfig, lr_at, train
+
+ROOT = Path(__file__).resolve().parents[1]
+STEPS = 40
+# The same run from Python and from the command line (eval_windows only affects evaluation).
+CONFIG = dict(size="tiny", steps=STEPS, context=128, batch_size=8, eval_every=10, val_fraction=0.2,
+              device="cpu", workers=1, seed=0)
+CLI_ARGS = ["--size", "tiny", "--steps", str(STEPS), "--context", "128", "--batch-size", "8", "--eval-every", "10",
+            "--val-fraction", "0.2", "--device", "cpu", "--workers", "1", "--seed", "0", "--quiet"]
+
+
+# ---------------------------------------------------------------------------- a tiny corpus
+
+def scale_piece(seed: int) -> Score:
+    """Style 'scales': eighth-note C-major scale runs on piano."""
+    rng = np.random.default_rng(seed)
+    degrees, notes, t = [0, 2, 4, 5, 7, 9, 11], [], 0
+    for _ in range(12):
+        start, up = int(rng.integers(0, 7)), rng.random() < 0.5
+        for k in range(8):
+            d = start + (k if up else -k)
+            notes.append([t, 240, 60 + 12 * (d // 7) + degrees[d % 7], 80])
+            t += 240
+    return Score(tpq=480, tracks=[Track(program=0, notes=np.array(notes, dtype=np.int64))], end=t)
+
+
+def groove_piece(seed: int) -> Score:
+    """Style 'grooves': low fingered bass (program 33) on root and fifth, plus a drum beat."""
+    rng = np.random.default_rng(100 + seed)
+    bass, drums = [], []
+    for bar, root in enumerate(rng.integers(28, 41, 6)):
+        for beat in range(4):
+            t = (bar * 4 + beat) * 480
+            bass.append([t, 400, int(root) + (7 if beat == 2 else 0), 90])
+            drums += [[t, 120, 36 if beat % 2 == 0 else 38, 100], [t + 240, 120, 42, 70]]
+    return Score(tpq=480, tracks=[Track(program=33, notes=np.array(bass, dtype=np.int64)),
+                                  Track(program=0, is_drum=True, notes=np.array(drums, dtype=np.int64))],
+                 end=6 * 4 * 480)
+
+
+def chord_piece(seed: int) -> Score:
+    """Style 'chords' (for fine-tuning): block triads on strings."""
+    rng = np.random.default_rng(200 + seed)
+    notes = [[bar * 1920, 1920, int(r) + iv, 70] for bar, r in enumerate(rng.integers(48, 60, 6)) for iv in (0, 4, 7)]
+    return Score(tpq=480, tracks=[Track(program=48, notes=np.array(notes, dtype=np.int64))], end=6 * 1920)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("corpus")
+    for i in range(6):
+        for style, make in (("scales", scale_piece), ("grooves", groove_piece)):
+            (root / style).mkdir(exist_ok=True)
+            write_midi(make(i), root / style / f"{style}{i}.mid")
+    return root
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def reference(corpus, tmp_path_factory):
+    """An uninterrupted in-process run: (run dir, summary)."""
+    run = tmp_path_factory.mktemp("reference") / "run"
+    summary = train([corpus], run, TrainConfig(**CONFIG, eval_windows=8), progress=False)
+    return run, summary
+
+
+def metrics(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def state(run: Path) -> dict:
+    return json.loads((run / "state.json").read_text())
+
+
+def same_weights(a: Path, b: Path) -> bool:
+    wa, wb = load_file(a), load_file(b)
+    return wa.keys() == wb.keys() and all(torch.allclose(wa[k], wb[k], rtol=0, atol=1e-6) for k in wa)
+
+
+def start_cli(corpus: Path, run: Path, *extra: str) -> subprocess.Popen:
+    kw = cli_kw()
+    kw.pop("capture_output")
+    return subprocess.Popen([*start_cli_args(corpus, run), *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+
+
+def wait_for_checkpoint(proc: subprocess.Popen, run: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not (run / "state.json").exists():
+        assert proc.poll() is None, f"training ended before its first checkpoint: {proc.communicate()}"
+        assert time.monotonic() < deadline, "no checkpoint in time"
+        time.sleep(0.01)
+
+
+# ---------------------------------------------------------------------------- tests
+
+def test_tiny_run_learns_and_is_loadable(reference, corpus):
+    run, summary = reference
+    for name in ("model.safetensors", "config.json", "metrics.jsonl", "state.json", "last.safetensors",
+                 "optimizer.pt", "loss.png"):
+        assert (run / name).is_file(), name
+    m = metrics(run)
+    assert [x["step"] for x in m] == [10, 20, 30, 40]
+    for x in m:
+        assert all(math.isfinite(x[k]) for k in ("train_loss", "val_loss", "val_bits_per_note", "lr", "tokens_per_s"))
+    assert m[-1]["train_loss"] < m[0]["train_loss"] - 0.5
+    assert m[-1]["val_loss"] < m[0]["val_loss"]
+    assert math.isfinite(summary["unigram_baseline"]) and summary["unigram_baseline"] > 0
+    assert summary["best_val_loss"] == min(x["val_loss"] for x in m) or \
+        math.isclose(summary["best_val_loss"], min(x["val_loss"] for x in m), rel_tol=1e-4)
+    assert summary["steps"] == STEPS and not summary["interrupted"]
+
+    model, tok, config = checkpoint.load_run(run)
+    assert config["styles"] == tok.config.styles == ["grooves", "scales"]
+    assert model.config.vocab_size == len(tok)
+    assert config["summary"]["corpus"]["styles"].keys() == {"grooves", "scales"}
+    assert config["summary"]["arch"] == "transformer" and config["summary"]["size"] == "tiny"
+
+    st = state(run)
+    assert st["step"] == STEPS and st["config"]["batch_size"] == 8
+    corpus_files = {f.name for f in corpus.rglob("*.mid")}
+    assert 1 <= len(st["val_files"]) < len(corpus_files)  # held out by file
+    assert summary["corpus"]["train_files"] + summary["corpus"]["val_files"] == len(corpus_files)
+
+
+def test_sigkill_then_resume_gives_the_uninterrupted_weights(reference, corpus, tmp_path):
+    run = tmp_path / "run"
+    proc = start_cli(corpus, run)
+    wait_for_checkpoint(proc, run)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    killed_at = state(run)["step"]
+    assert 10 <= killed_at < STEPS
+
+    done = subprocess.run([*start_cli_args(corpus, run), "--resume"], **cli_kw(), timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert f"resuming at step {killed_at} of {STEPS}" in done.stdout
+    assert state(run)["step"] == STEPS
+    assert [x["step"] for x in metrics(run)] == [10, 20, 30, 40]  # continuous, no repeats
+    checkpoint.load_run(run)
+    assert same_weights(run / "last.safetensors", reference[0] / "last.safetensors")
+    assert same_weights(run / "model.safetensors", reference[0] / "model.safetensors")
+
+
+def test_ctrl_c_saves_and_resumes(reference, corpus, tmp_path):
+    run = tmp_path / "run"
+    proc = start_cli(corpus, run)
+    wait_for_checkpoint(proc, run)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    stopped = state(run)["step"]
+    assert 10 <= stopped < STEPS
+    assert f"interrupted at step {stopped}; resume with --resume" in out
+    assert "Traceback" not in err
+    assert all(x["step"] <= stopped for x in metrics(run))
+
+    done = subprocess.run([*start_cli_args(corpus, run), "--resume"], **cli_kw(), timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert state(run)["step"] == STEPS
+    assert same_weights(run / "last.safetensors", reference[0] / "last.safetensors")
+
+
+def test_no_overwrite_without_resume(reference, corpus, capsys):
+    from composer.cli import cli
+
+    run = reference[0]
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    with pytest.raises(SystemExit) as e:
+        cli.main(["train", str(corpus), "--out", str(run), *CLI_ARGS])
+    assert e.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {run}: already holds a trained model (use --resume to continue, or a new --out)"]
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+
+
+def test_resume_needs_a_checkpoint_and_the_same_settings(reference, corpus, tmp_path):
+    with pytest.raises(ComposerError, match="nothing to resume"):
+        train([corpus], tmp_path / "empty", TrainConfig(**CONFIG), resume=True, progress=False)
+    with pytest.raises(ComposerError, match="cannot change batch_size"):
+        train([corpus], reference[0], TrainConfig(**{**CONFIG, "batch_size": 4}), resume=True, progress=False)
+    # already complete: nothing to do, nothing changes
+    before = (reference[0] / "state.json").read_bytes()
+    out = train([corpus], reference[0], TrainConfig(**CONFIG), resume=True, progress=False)
+    assert out["steps"] == STEPS and (reference[0] / "state.json").read_bytes() == before
+
+
+def test_fine_tune_adds_a_style_and_keeps_the_old_ids(reference, corpus, tmp_path):
+    new = tmp_path / "corpus"
+    for i in range(4):
+        (new / "chords").mkdir(parents=True, exist_ok=True)
+        write_midi(chord_piece(i), new / "chords" / f"c{i}.mid")
+    (new / "scales").mkdir()
+    write_midi(scale_piece(9), new / "scales" / "s9.mid")
+    old_model, old_tok, _ = checkpoint.load_run(reference[0])
+    run = tmp_path / "tuned"
+    summary = train([new], run, TrainConfig(**{**CONFIG, "steps": 6, "eval_every": 3}), init_from=reference[0],
+                    progress=False)
+    assert summary["init_from"] == str(reference[0])
+    assert summary["train_config"]["lr"] == 3e-4
+    model, tok, config = checkpoint.load_run(run)
+    assert tok.config.styles == ["grooves", "scales", "chords"]
+    for s in ("grooves", "scales"):
+        assert tok.vocab.style_id(s) == old_tok.vocab.style_id(s)
+    assert model.config.vocab_size == len(old_tok) + 1 == old_model.config.vocab_size + 1
+    assert config["summary"]["corpus"]["styles"].keys() == {"chords", "scales"}
+
+
+def test_learning_rate_schedule():
+    peak, total = 1e-3, 1000
+    lrs = [lr_at(s, total, peak, 100, 0.1) for s in range(total)]
+    assert lrs[0] == pytest.approx(peak / 100) and lrs[99] == pytest.approx(peak)
+    assert all(a >= b for a, b in zip(lrs[100:], lrs[101:]))
+    assert lrs[-1] == pytest.approx(peak * 0.1, rel=1e-3)
+    assert lr_at(0, 8, peak, 100, 0.1) == pytest.approx(peak / 2)  # warm-up capped at a quarter of the run
+
+
+def start_cli_args(corpus: Path, run: Path) -> list[str]:
+    return [sys.executable, "-m", "composer.cli", "train", str(corpus), "--out", str(run), *CLI_ARGS]
+
+
+def cli_kw() -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    return dict(cwd=ROOT, env=env, capture_output=True, text=True)
+
+
+def test_lstm_without_validation_files(corpus, tmp_path):
+    run = tmp_path / "lstm"
+    cfg = TrainConfig(**{**CONFIG, "arch": "lstm", "steps": 4, "eval_every": 2, "val_fraction": 0.0})
+    summary = train([corpus], run, cfg, progress=False)
+    assert summary["corpus"]["val_files"] == 0 and summary["best_val_loss"] is None
+    assert [m["val_loss"] for m in metrics(run)] == [None, None]
+    model, _, config = checkpoint.load_run(run)  # with no validation, model.safetensors is the latest
+    assert model.config.arch == config["summary"]["arch"] == "lstm"
