@@ -181,6 +181,92 @@ def train(ctx, corpus, out_dir: Path, arch, size, steps, epochs, batch_size, con
         ctx.exit(130)
 
 
+def _instrument_list(text):
+    return [s.strip() for s in text.split(",") if s.strip()] if text else None
+
+
+def _time_signature(text):
+    if text is None:
+        return None
+    try:
+        num, den = (int(x) for x in text.split("/"))
+        return num, den
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a time signature like 4/4 or 6/8") from None
+
+
+@cli.command()
+@click.option("--style", default=None, help="Style to generate (see 'compose styles'); none = unconditioned.")
+@click.option("--model", "model_path", default="default", show_default=True,
+              help="Run directory from 'compose train', or 'default' for the bundled model.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="MIDI file to write; a folder when --num-samples > 1 (out_01.mid, ...).")
+@click.option("--bars", type=click.IntRange(1, 512), default=16, show_default=True)
+@click.option("--tempo", type=click.FloatRange(20, 400), default=None, help="Beats per minute (default: the model's choice).")
+@click.option("--time-signature", "time_signature", default=None, help="e.g. 4/4, 3/4, 6/8 (default: the model's choice).")
+@click.option("--instruments", default=None, help="Comma-separated names or GM numbers, e.g. piano,bass,drums.")
+@click.option("--primer", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A MIDI (or MusicXML/ABC) sketch to continue; its notes are kept unchanged.")
+@click.option("--temperature", type=click.FloatRange(min=0.01), default=1.0, show_default=True)
+@click.option("--top-k", type=click.IntRange(0), default=0, show_default=True, help="0 = off.")
+@click.option("--top-p", type=click.FloatRange(0.01, 1.0), default=0.95, show_default=True)
+@click.option("--guidance", type=click.FloatRange(0.0, 20.0), default=1.0, show_default=True,
+              help="Classifier-free guidance: > 1 makes the style stronger.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed + same model = same file.")
+@click.option("--num-samples", type=click.IntRange(1, 256), default=1, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="cpu", show_default=True)
+@click.option("--force", is_flag=True, help="Overwrite existing output files.")
+def generate(style, model_path, output: Path, bars, tempo, time_signature, instruments, primer, temperature,
+             top_k, top_p, guidance, seed, num_samples, device, force):
+    """Generate new music as MIDI in a style."""
+    ts = _time_signature(time_signature)
+    outputs = [output] if num_samples == 1 else [
+        (output if output.suffix.lower() not in (".mid", ".midi") else output.with_suffix(""))
+        / f"{(output.stem if output.suffix else 'out')}_{i:02d}.mid" for i in range(1, num_samples + 1)]
+    for path in outputs:
+        _check_output(path, force, [primer] if primer else [])
+    primer_score = None
+    if primer is not None:
+        from .load import load_score
+        primer_score = load_score(primer)
+
+    import torch
+    from .sample import load_model
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if num_samples == 1 and device == "cpu":
+        torch.set_num_threads(1)  # one sequence: small ops, threads only add overhead
+    model = load_model(None if model_path == "default" else model_path, device=device)
+    if style is not None and style not in model.styles:
+        raise click.UsageError(f"unknown style {style!r}; this model knows: {', '.join(model.styles)}")
+    scores = model.generate_batch(style=style, bars=bars, tempo=tempo, time_signature=ts,
+                                  instruments=_instrument_list(instruments), primer=primer_score,
+                                  temperature=temperature, top_k=top_k, top_p=top_p, guidance=guidance,
+                                  seed=seed, num_samples=num_samples)
+    for path, score in zip(outputs, scores):
+        model.save(score, path, title=f"composer {style or 'piece'}")
+        names = ", ".join(f"{t.name or t.program}" for t in score.tracks) or "no notes"
+        click.echo(f"wrote {path}: {bars} bars, {score.note_count} notes ({names})")
+
+
+@cli.command()
+@click.option("--model", "model_path", default="default", show_default=True,
+              help="Run directory from 'compose train', or 'default' for the bundled model.")
+def styles(model_path):
+    """List the styles a model can generate."""
+    from .checkpoint import read_run_config, resolve_run
+
+    run = resolve_run(None if model_path == "default" else model_path)
+    config = read_run_config(run)
+    info = config.get("summary", {}).get("styles", {})
+    for name in config.get("styles", []):
+        detail = info.get(name)
+        if isinstance(detail, dict):
+            detail = ", ".join(f"{k}: {v}" for k, v in detail.items())
+        click.echo(f"{name:<12} {detail or ''}".rstrip())
+
+
 def main():
     cli.main()
 

@@ -146,7 +146,6 @@ class CausalSelfAttention(nn.Module):
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=False)
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=False)
         self.resid_dropout = nn.Dropout(config.dropout)
-        self.dropout = config.dropout
 
     def forward(self, x, cos, sin, kv=None, pos=0):
         B, T, C = x.shape
@@ -164,8 +163,9 @@ class CausalSelfAttention(nn.Module):
             is_causal = T > 1
         elif T > 1:  # new query i (absolute pos + i) sees keys 0 .. pos + i
             mask = torch.ones(T, pos + T, dtype=torch.bool, device=x.device).tril(diagonal=pos)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal,
-                                           dropout_p=self.dropout if self.training else 0.0)
+        # no attention dropout: on CPU it costs a T x T random mask per head (about a quarter
+        # of a training step); the residual and embedding dropout regularise instead
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.resid_dropout(self.c_proj(y))
 

@@ -268,3 +268,42 @@ def test_lstm_without_validation_files(corpus, tmp_path):
     assert [m["val_loss"] for m in metrics(run)] == [None, None]
     model, _, config = checkpoint.load_run(run)  # with no validation, model.safetensors is the latest
     assert model.config.arch == config["summary"]["arch"] == "lstm"
+
+
+# ---------------------------------------------------------------------------- then generate
+
+def test_generate_each_style_from_the_trained_run(reference, tmp_path):
+    """The smoke test end to end: a trained tiny run generates valid MIDI in each style."""
+    from composer.midi_io import read_midi
+    from composer.sample import SamplingOptions, load_model
+
+    run, _ = reference
+    model = load_model(run)
+    assert model.styles == ["grooves", "scales"]
+    outputs = {}
+    for style in model.styles:
+        out = tmp_path / f"{style}.mid"
+        r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "generate", "--model", str(run), "--style", style,
+                            "--bars", "4", "--seed", "1", "-o", str(out)], **cli_kw())
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.startswith(f"wrote {out}: 4 bars")
+        score = read_midi(out)  # a valid file with notes
+        assert score.note_count > 0
+        outputs[style] = out.read_bytes()
+        tokens = model.generate_tokens(SamplingOptions(style=style, bars=4, seed=1))[0]
+        assert tokens[1] == model.tokenizer.vocab.style_id(style)
+    assert outputs["grooves"] != outputs["scales"]
+    # same seed, same model: the same bytes; an existing file is never overwritten silently
+    again = tmp_path / "again.mid"
+    subprocess.run([sys.executable, str(ROOT / "cli.py"), "generate", "--model", str(run), "--style", "scales",
+                    "--bars", "4", "--seed", "1", "-o", str(again)], check=True, **cli_kw())
+    assert again.read_bytes() == outputs["scales"]
+    r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "generate", "--model", str(run), "--style", "scales",
+                        "-o", str(again)], **cli_kw())
+    assert r.returncode == 2 and "already exists" in r.stderr and again.read_bytes() == outputs["scales"]
+    r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "generate", "--model", str(run), "--style", "polka",
+                        "-o", str(tmp_path / "x.mid")], **cli_kw())
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0
+    assert "unknown style 'polka'" in r.stderr and "grooves, scales" in r.stderr
+    r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "styles", "--model", str(run)], **cli_kw())
+    assert r.returncode == 0 and [line.split()[0] for line in r.stdout.splitlines()] == ["grooves", "scales"]
