@@ -267,6 +267,43 @@ def styles(model_path):
         click.echo(f"{name:<12} {detail or ''}".rstrip())
 
 
+@cli.command()
+@click.argument("generated_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--reference", "reference_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Real pieces to compare with (style sub-folders train the style classifier).")
+@click.option("--style", default=None, help="Style of every piece in a flat GENERATED_DIR.")
+@click.option("--model", "model_path", default=None,
+              help="Instead: validation NLL per style of a run from 'compose train'.")
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="With --model: the run's token cache, if not RUN_DIR/cache.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the full report as JSON (default: GENERATED_DIR/evaluation.json).")
+@click.option("--plots", "plots_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for PNG plots (default: GENERATED_DIR/evaluation_plots).")
+def evaluate(generated_dir, reference_dir, style, model_path, cache_dir, json_path, plots_dir):
+    """Compare generated music with real music (metrics, overlap, style classifier), or
+    report a trained run's validation NLL per style (--model)."""
+    if model_path is not None:
+        if generated_dir is not None or reference_dir is not None:
+            raise click.UsageError("--model reports validation NLL; give either --model or GENERATED_DIR --reference")
+        from .train import validation_by_style
+
+        rows = validation_by_style(model_path, cache_dir=cache_dir)
+        click.echo(f"{'style':<12} {'files':>6} {'nats/token':>11} {'bits/note':>10}")
+        for name, r in rows.items():
+            bits = "-" if r["bits_per_note"] is None else f"{r['bits_per_note']:.3f}"
+            click.echo(f"{name:<12} {r['files']:>6} {r['nats_per_token']:>11.4f} {bits:>10}")
+        return
+    if generated_dir is None or reference_dir is None:
+        raise click.UsageError("give GENERATED_DIR and --reference REFERENCE_DIR (or --model RUN_DIR)")
+    from .evaluate import evaluate_dirs, format_report
+
+    result = evaluate_dirs(generated_dir, reference_dir, style=style,
+                           out_json=json_path or generated_dir / "evaluation.json",
+                           plots_dir=plots_dir or generated_dir / "evaluation_plots")
+    click.echo(format_report(result))
+
+
 def main():
     cli.main()
 

@@ -47,13 +47,13 @@ import torch
 import torch.nn.functional as F
 
 from .atomic import atomic_path, write_text_atomic
-from .checkpoint import MODEL_FILE, read_run_config, resolve_run, write_run_config
+from .checkpoint import MODEL_FILE, load_run, read_run_config, resolve_run, write_run_config
 from .corpus import load_index, tokenize_corpus
 from .dataset import WindowSampler, index_piece, split_by_file
 from .errors import ComposerError
 from .model import ModelConfig, build_model, load_model, save_weights
 from .tokenizer import Tokenizer
-from .vocab import PAD, TokenizerConfig
+from .vocab import PAD, UNKNOWN_STYLE, TokenizerConfig
 
 LAST_FILE, OPTIMIZER_FILE, STATE_FILE = "last.safetensors", "optimizer.pt", "state.json"
 METRICS_FILE, PLOT_FILE = "metrics.jsonl", "loss.png"
@@ -568,3 +568,30 @@ def _tokenizer_of(run: Path) -> Tokenizer:
         return Tokenizer.from_dict(read_run_config(run)["tokenizer"])
     except (KeyError, ValueError, TypeError) as e:
         raise ComposerError(f"{run}: bad tokenizer config ({e})") from None
+
+
+def validation_by_style(run, cache_dir=None, windows: int = 32, batch_size: int = 8, device: str = "cpu") -> dict:
+    """Validation NLL per style of a trained run, on its own held-out files (state.json's split)
+    from its token cache: {style: {"files", "nats_per_token", "bits_per_note"}}."""
+    run = Path(run)
+    state = read_state(run)
+    cache_dir = Path(cache_dir) if cache_dir is not None else run / "cache"
+    index = load_index(cache_dir)
+    model, tokenizer, _ = load_run(run, device=device)
+    vocab, held_out = tokenizer.vocab, set(state["val_files"])
+    by_style: dict[str, list] = {}
+    for i, f in enumerate(index.files):
+        if f.sha256 in held_out:
+            by_style.setdefault(f.style or UNKNOWN_STYLE, []).append(
+                index_piece(index.open_tokens(i), vocab.style_id(f.style), vocab))
+    if not by_style:
+        raise ComposerError(f"{run}: none of its validation files are in {cache_dir}")
+    out = {}
+    for style, pieces in sorted(by_style.items()):
+        sampler = WindowSampler(pieces, vocab, min(state["config"]["context"], model.config.context),
+                                style_dropout=0.0, transpose=0)
+        x, y = sampler.fixed_windows(windows, seed=0)
+        nats, bits = evaluate(model, x, y, batch_size, device, vocab)
+        out[style] = {"files": len(pieces), "nats_per_token": round(nats, 4),
+                      "bits_per_note": None if bits is None else round(bits, 4)}
+    return out

@@ -307,3 +307,22 @@ def test_generate_each_style_from_the_trained_run(reference, tmp_path):
     assert "unknown style 'polka'" in r.stderr and "grooves, scales" in r.stderr
     r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "styles", "--model", str(run)], **cli_kw())
     assert r.returncode == 0 and [line.split()[0] for line in r.stdout.splitlines()] == ["grooves", "scales"]
+
+
+def test_evaluate_cli_reports_nll_per_style_and_compares_sets(reference, corpus, tmp_path):
+    run, _ = reference
+    r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "evaluate", "--model", str(run)], **cli_kw())
+    assert r.returncode == 0, r.stderr
+    rows = {line.split()[0]: line.split() for line in r.stdout.splitlines()[1:]}
+    assert set(rows) == {"grooves", "scales"}
+    assert all(0 < float(row[2]) < 10 for row in rows.values())
+    gen = tmp_path / "gen"
+    r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "generate", "--model", str(run), "--style", "scales",
+                        "--bars", "4", "--num-samples", "3", "-o", str(gen)], **cli_kw())
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in gen.iterdir()) == ["out_01.mid", "out_02.mid", "out_03.mid"]
+    r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "evaluate", str(gen), "--reference", str(corpus),
+                        "--style", "scales"], **cli_kw())
+    assert r.returncode == 0, r.stderr
+    assert "pitch" in r.stdout.lower() and (gen / "evaluation.json").exists()
+    assert list((gen / "evaluation_plots").glob("*.png"))
