@@ -231,6 +231,8 @@ def generate(style, model_path, output: Path, bars, tempo, time_signature, instr
         primer_score = load_score(primer)
 
     import torch
+
+    from .gm import track_names
     from .sample import load_model
 
     if device == "auto":
@@ -246,7 +248,7 @@ def generate(style, model_path, output: Path, bars, tempo, time_signature, instr
                                   seed=seed, num_samples=num_samples)
     for path, score in zip(outputs, scores):
         model.save(score, path, title=f"composer {style or 'piece'}")
-        names = ", ".join(f"{t.name or t.program}" for t in score.tracks) or "no notes"
+        names = ", ".join(track_names([t.key for t in score.tracks])) or "no notes"
         click.echo(f"wrote {path}: {bars} bars, {score.note_count} notes ({names})")
 
 
