@@ -165,6 +165,8 @@ class ComposerModel:
 
     def _to_score(self, tokens: np.ndarray, opts: SamplingOptions) -> Score:
         score = self.tokenizer.decode(tokens)
+        if opts.tempo is not None and opts.primer is None:  # the tokens hold a tempo bin; the file
+            score.tempos = np.array([[0.0, float(opts.tempo)]])  # gets exactly what was asked for
         if opts.primer is not None:
             score = _keep_primer(opts.primer, score)
         return score
