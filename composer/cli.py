@@ -261,12 +261,12 @@ def styles(model_path):
 
     run = resolve_run(None if model_path == "default" else model_path)
     config = read_run_config(run)
-    info = config.get("summary", {}).get("styles", {})
+    counts = config.get("summary", {}).get("corpus", {}).get("styles", {})
+    sources = config.get("style_sources", {})
     for name in config.get("styles", []):
-        detail = info.get(name)
-        if isinstance(detail, dict):
-            detail = ", ".join(f"{k}: {v}" for k, v in detail.items())
-        click.echo(f"{name:<12} {detail or ''}".rstrip())
+        files = counts.get(name, {}).get("files")
+        detail = "; ".join(x for x in (f"{files} pieces" if files else "", sources.get(name, "")) if x)
+        click.echo(f"{name:<12} {detail}".rstrip())
 
 
 @cli.command()

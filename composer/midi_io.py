@@ -8,7 +8,6 @@ channels, running status, junk tempo events) and turns everything it cannot use 
 from __future__ import annotations
 
 import io
-import os
 import struct
 from pathlib import Path
 

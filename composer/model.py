@@ -27,13 +27,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass, fields, replace
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from composer.atomic import atomic_path
 from composer.errors import ComposerError
 
 ARCHS = ("transformer", "lstm")
@@ -397,19 +397,10 @@ def save_weights(model: MusicModel, path) -> None:
     """Write the weights (and the config, as metadata) to a safetensors file, atomically."""
     from safetensors.torch import save_file
 
-    path = os.fspath(path)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     metadata = {"format": "composer-model", "config": json.dumps(model.config.to_dict())}
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)),
-                               prefix=os.path.basename(path) + ".", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
 
 
 def _read(path, tensors=True):
