@@ -134,6 +134,23 @@ def parse_instrument(text: str | int) -> int:
     return key
 
 
+# Generic names stand for every program of their kind when choosing what a model may play:
+# `--instruments bass` accepts an acoustic as well as an electric bass.
+GENERIC_NAMES: dict[str, tuple[int, ...]] = {
+    "piano": tuple(range(0, 8)), "organ": tuple(range(16, 24)), "guitar": tuple(range(24, 32)),
+    "bass": tuple(range(32, 40)), "strings": tuple(range(40, 52)), "brass": tuple(range(56, 64)),
+    "sax": tuple(range(64, 68)), "saxophone": tuple(range(64, 68)),
+}
+
+
+def instrument_keys(text: str | int) -> list[int]:
+    """Every track key a user's instrument name admits: the whole kind for a generic name
+    ("bass" -> programs 32-39), else the one key of parse_instrument."""
+    norm = _norm(str(text))
+    generic = GENERIC_NAMES.get(norm) or GENERIC_NAMES.get(norm[:-1] if norm.endswith("s") else "")
+    return list(generic) if generic else [parse_instrument(text)]
+
+
 def program_name(key: int) -> str:
     """Full GM name of a track key: "Acoustic Grand Piano", or "Standard Drum Kit" for DRUM_KEY."""
     if key == DRUM_KEY:

@@ -24,7 +24,7 @@ from . import grammar
 from .checkpoint import load_run
 from .dataset import index_piece, window_at
 from .errors import ComposerError
-from .gm import parse_instrument
+from .gm import instrument_keys
 from .score import DURATION, ONSET, Score, Track
 from .tokenizer import Tokenizer
 from .vocab import BAR, BOS, EOS, PAD
@@ -93,7 +93,7 @@ class ComposerModel:
     def constraints(self, opts: SamplingOptions, primer_bars: int) -> grammar.Constraints:
         programs = None
         if opts.instruments:
-            programs = sorted({parse_instrument(i) for i in opts.instruments})
+            programs = sorted({k for i in opts.instruments for k in instrument_keys(i)})
             if opts.primer is not None:
                 programs = sorted(set(programs) | {t.key for t in opts.primer.tracks})
         total = primer_bars + opts.bars

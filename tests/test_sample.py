@@ -46,7 +46,7 @@ def test_constraints_seed_and_guidance(arch):
               time_signature=(3, 4), seed=7, guidance=2.0, top_k=50, top_p=0.95, temperature=0.9)
     a, b = cm.generate_batch(num_samples=2, **kw), cm.generate_batch(num_samples=2, **kw)
     for sa, sb in zip(a, b):
-        assert {t.key for t in sa.tracks} <= {0, 33, DRUM_KEY}
+        assert {t.key for t in sa.tracks} <= set(range(8)) | set(range(32, 40)) | {DRUM_KEY}
         assert [tuple(x) for x in sa.time_signatures[:, 1:]] == [(3, 4)]
         assert sa.tempos.tolist() == [[0.0, 90.0]]  # exactly the tempo asked for, not its bin
         assert sa.end == 3 * 36
@@ -81,3 +81,11 @@ def test_primer_notes_are_kept_unchanged():
 def test_unknown_style_is_a_clear_error():
     with pytest.raises(ComposerError, match="unknown style 'polka'.*jazz, pop"):
         untrained().generate(style="polka")
+
+
+def test_generic_instrument_names_admit_their_whole_kind():
+    from composer.gm import instrument_keys
+
+    c = untrained().constraints(_opts(instruments=["bass", "tenor sax", "drums"]), 0)
+    assert c.programs == [*range(32, 40), 66, DRUM_KEY]
+    assert instrument_keys("acoustic bass") == [32] and instrument_keys("pianos") == list(range(8))
