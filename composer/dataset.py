@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .vocab import BAR, BOS, EOS, PAD, Vocab
+from .vocab import BAR, BOS, PAD, Vocab
 
 
 @dataclass
@@ -129,4 +129,4 @@ def transpose(seq: np.ndarray, vocab: Vocab, shift: int) -> np.ndarray:
     return out
 
 
-__all__ = ["EOS", "Piece", "WindowSampler", "index_piece", "split_by_file", "transpose", "window_at"]
+__all__ = ["Piece", "WindowSampler", "index_piece", "split_by_file", "transpose", "window_at"]
