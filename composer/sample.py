@@ -168,7 +168,7 @@ class ComposerModel:
         if opts.tempo is not None and opts.primer is None:  # the tokens hold a tempo bin; the file
             score.tempos = np.array([[0.0, float(opts.tempo)]])  # gets exactly what was asked for
         if opts.primer is not None:
-            score = _keep_primer(opts.primer, score)
+            score = _keep_primer(opts.primer, score, self.tokenizer)
         return score
 
 
@@ -235,12 +235,11 @@ def _sample(logits: torch.Tensor, masks: torch.Tensor, opts: SamplingOptions, ge
     return torch.multinomial(probs, 1, generator=gen).squeeze(1)
 
 
-def _keep_primer(primer: Score, generated: Score) -> Score:
+def _keep_primer(primer: Score, generated: Score, tokenizer: Tokenizer) -> Score:
     """The primer's own notes (unquantised) plus the generated notes after it, at the primer's tpq."""
     tpq = primer.tpq
     f = tpq / generated.tpq
-    primer_steps = Tokenizer().encode(primer)  # only to find where the primer's bars end
-    primer_end = Tokenizer().decode(primer_steps).end
+    primer_end = tokenizer.quantise(primer).end  # where the primer's bars end, on the model's grid
     tracks = {t.key: Track(t.program, t.is_drum, t.name, t.notes.copy()) for t in primer.tracks}
     for t in generated.tracks:
         new = t.notes[t.notes[:, ONSET] >= primer_end].astype(np.float64)
