@@ -7,7 +7,9 @@
    Prints tokens/s and the ratio, measured in this process on this machine.
 2. The real sampler (grammar mask, guidance off/on) writing 16 bars for piano, bass and drums:
    seconds, tokens/s, notes/s, batch 1 and 8. With no --model (or an untrained model) the
-   model is a randomly initialised `small` transformer.
+   model is a randomly initialised `small` transformer. Sections 1 and 2 use float32 weights.
+3. (CPU) int8 decoding weights, as `load_model` uses on a CPU, against float32: ms per token
+   of the sampler, and the next-token NLL of both on the run's replay windows.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
@@ -62,7 +65,7 @@ def main():
 
     if args.model:
         from composer.sample import load_model
-        cm = load_model(args.model, device=args.device)
+        cm = load_model(args.model, device=args.device, int8=False)
         styles = cm.styles
     else:
         torch.manual_seed(0)
@@ -95,6 +98,54 @@ def main():
         tokens = sum(len(s) for s in seqs)
         notes = sum(cm.tokenizer.decode(s).note_count for s in seqs)
         print(f"{batch:5d} {guidance:8.1f} {dt:8.2f} {tokens / dt:9.0f} {notes / dt:8.0f} {tokens / batch:13.0f}")
+
+    if args.device == "cpu":
+        int8_section(cm, args.model)
+
+
+def stepwise_nll(model, windows: torch.Tensor) -> float:
+    """Mean next-token NLL (nats) over the non-PAD targets, decoding one token at a time."""
+    total, count = 0.0, 0
+    with torch.inference_mode():
+        logits, cache = model.step(windows[:, :1])
+        for t in range(1, windows.shape[1]):
+            target = windows[:, t]
+            keep = target != 0
+            total += F.cross_entropy(logits[:, -1][keep], target[keep], reduction="sum").item()
+            count += int(keep.sum())
+            logits, cache = model.step(windows[:, t:t + 1], cache)
+    return total / max(count, 1)
+
+
+def int8_section(cm, model_path):
+    """int8 decoding weights (what load_model does on a CPU) against float32: speed and fidelity."""
+    import copy
+
+    from composer.replay import load_replay
+    from composer.checkpoint import resolve_run
+
+    q = ComposerModel(copy.deepcopy(cm.model), cm.tokenizer)
+    if not q.model.quantize_for_decoding():
+        print("\n3. int8 decoding: not available in this torch build")
+        return
+    print("\n3. int8 decoding weights against float32: the sampler, 16 bars, the model's choice of instruments")
+    print(f"{'weights':>8} {'style':>8} {'seconds':>8} {'tokens':>7} {'ms/token':>9}")
+    for style in cm.styles[:3] if cm.styles else [None]:
+        times = {}
+        for name, m in (("float32", cm), ("int8", q)):
+            t0 = time.perf_counter()
+            (seq,) = m.generate_tokens(SamplingOptions(style=style, bars=16, seed=0, top_p=0.95))
+            dt = time.perf_counter() - t0
+            times[name] = dt / len(seq)
+            print(f"{name:>8} {style or '-':>8} {dt:8.2f} {len(seq):7d} {1e3 * dt / len(seq):9.2f}")
+        print(f"{'':>8} {'':>8} int8 is {times['float32'] / times['int8']:.2f}x faster a token")
+    replay = load_replay(resolve_run(model_path), cm.tokenizer.config.fingerprint()) if model_path else None
+    if replay is None:
+        return
+    windows = torch.from_numpy(replay[0][::max(1, len(replay[0]) // 16)][:16, :257])  # 16 windows, all styles
+    a, b = stepwise_nll(cm.model, windows), stepwise_nll(q.model, windows)
+    print(f"next-token NLL on {len(windows)} replay windows: float32 {a:.4f}, int8 {b:.4f} nats/token "
+          f"({100 * (b - a) / a:+.2f}%)")
 
 
 if __name__ == "__main__":

@@ -152,6 +152,8 @@ def tokenize(corpus, cache_dir: Path, style, workers, quiet):
               help="Share of files held out for validation.")
 @click.option("--from", "init_from", metavar="RUN_DIR|default", default=None,
               help="Fine-tune a trained model (or the bundled one); new styles are added to it.")
+@click.option("--replay", type=click.FloatRange(0, 1, max_open=True), default=0.5, show_default=True,
+              help="With --from: share of each batch rehearsed from the base model's own windows, so its styles stay.")
 @click.option("--eval-every", type=click.IntRange(min=1), default=200, show_default=True,
               help="Steps between validation runs and checkpoints.")
 @click.option("--workers", type=click.IntRange(1, 256), default=None, help="Tokenising processes (default: all cores).")
@@ -159,7 +161,7 @@ def tokenize(corpus, cache_dir: Path, style, workers, quiet):
 @click.option("--quiet", is_flag=True, help="No progress bar or per-evaluation lines.")
 @click.pass_context
 def train(ctx, corpus, out_dir: Path, arch, size, steps, epochs, batch_size, context, lr, device, seed, style,
-          resume, val_fraction, init_from, eval_every, workers, compile_model, quiet):
+          resume, val_fraction, init_from, replay, eval_every, workers, compile_model, quiet):
     """Train a model on CORPUS (style = first sub-folder) into RUN_DIR.
 
     Ctrl-C saves a checkpoint; --resume continues from it. The best model by validation
@@ -174,7 +176,7 @@ def train(ctx, corpus, out_dir: Path, arch, size, steps, epochs, batch_size, con
 
     cfg = TrainConfig(arch=arch, size=size, steps=steps, epochs=epochs, batch_size=batch_size, context=context,
                       lr=lr, device=device, seed=seed, val_fraction=val_fraction, eval_every=eval_every,
-                      compile=compile_model, workers=workers)
+                      compile=compile_model, workers=workers, replay=replay)
     summary = run_training(list(corpus), out_dir, cfg, style=style, resume=resume, init_from=init_from,
                            progress=not quiet)
     if summary["interrupted"]:
@@ -237,8 +239,6 @@ def generate(style, model_path, output: Path, bars, tempo, time_signature, instr
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    if num_samples == 1 and device == "cpu":
-        torch.set_num_threads(1)  # one sequence: small ops, threads only add overhead
     model = load_model(None if model_path == "default" else model_path, device=device)
     if style is not None and style not in model.styles:
         raise click.UsageError(f"unknown style {style!r}; this model knows: {', '.join(model.styles)}")

@@ -16,6 +16,12 @@ A well-formed sequence is canonical, which is what makes encode(decode(t)) == t:
 - positions rise strictly within a bar and stay below the bar length; programs rise strictly
   within a position (drums last); pitches rise strictly within a program group;
 - a Position carries a Tempo or at least one note.
+
+Compact notes (TokenizerConfig.drum_durations False / elide_repeats True, the defaults):
+drum notes have no Duration, and within one Program group a note leaves out its Velocity
+and/or Duration when it equals the previous note's, so a note is `Pitch [Velocity] [Duration]`.
+The first note of a group spells out both (drums: its Velocity); a Velocity or Duration that
+is written must differ from the one it would inherit, which keeps the spelling unique.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .score import DRUM_KEY
 from .vocab import BAR, BOS, EOS, Vocab
 
 # what the last accepted token was
@@ -46,8 +53,8 @@ class Constraints:
 class GrammarState:
     """Incremental parser over token ids; `feed` returns False for a token it rejects."""
 
-    __slots__ = ("v", "c", "last", "ts", "bar_len", "tempo", "bars", "pos", "key", "pitch",
-                 "_programs_mask")
+    __slots__ = ("v", "c", "last", "ts", "bar_len", "tempo", "bars", "pos", "key", "pitch", "vel", "dur",
+                 "_programs_mask", "_elide", "_drum_dur")
 
     def __init__(self, vocab: Vocab, constraints: Constraints | None = None):
         self.v = vocab
@@ -60,6 +67,10 @@ class GrammarState:
         self.pos = -1
         self.key = -1  # program key of the current group
         self.pitch = -1
+        self.vel = -1  # velocity / duration bin of the group's previous note (-1: none yet)
+        self.dur = -1
+        self._elide = vocab.config.elide_repeats
+        self._drum_dur = vocab.config.drum_durations
         mask = np.ones(129, dtype=bool)
         if self.c.programs is not None:
             mask[:] = False
@@ -70,7 +81,23 @@ class GrammarState:
     @property
     def complete(self) -> bool:
         """Nothing is half-made: a Bar, Position or EOS may follow."""
-        return self.last in COMPLETE
+        return self.last in COMPLETE or self.note_done
+
+    @property
+    def note_done(self) -> bool:
+        """The last note has everything it needs: another note, Program, Position may follow."""
+        last = self.last
+        if last == S_DUR:
+            return True
+        if last == S_VEL:
+            return not self._needs_duration or (self._elide and self.dur >= 0)
+        if last == S_PITCH:  # a later note of the group may inherit both
+            return self._elide and self.vel >= 0 and (self.dur >= 0 or not self._needs_duration)
+        return False
+
+    @property
+    def _needs_duration(self) -> bool:
+        return self._drum_dur or self.key != DRUM_KEY
 
     def allowed(self) -> np.ndarray:
         """Boolean mask over the vocabulary of the tokens `feed` would accept now."""
@@ -86,16 +113,23 @@ class GrammarState:
             m[v.tempo:v.position] = True
         elif last == S_PROGRAM:
             m[v.pitch:v.velocity] = True
-        elif last == S_PITCH:
-            m[v.velocity:v.duration] = True
-        elif last == S_VEL:
-            m[v.duration:v.style] = True
         elif last != DONE:
-            self._body_mask(m)
+            if last == S_PITCH:
+                m[v.velocity:v.duration] = True
+                if self._elide and self.vel >= 0:
+                    m[v.velocity + self.vel] = False
+            if (last == S_VEL or (last == S_PITCH and self._elide and self.vel >= 0)) and self._needs_duration:
+                m[v.duration:v.style] = True
+                if self._elide and self.dur >= 0:
+                    m[v.duration + self.dur] = False
+            if last not in (S_PITCH, S_VEL) or self.note_done:
+                self._body_mask(m)
         return m
 
     def _body_mask(self, m: np.ndarray) -> None:
         v, last = self.v, self.last
+        if last in (S_PITCH, S_VEL):  # a finished note (compact notes)
+            last = S_DUR
         if last == S_BAR and self.bars > 1 and self.c.meter_changes:
             m[v.timesig:v.tempo] = True  # any meter but the one in force
             m[v.timesig + self.ts] = False
@@ -133,12 +167,17 @@ class GrammarState:
             return v.tempo <= t < v.position
         if last == S_PROGRAM:
             return v.pitch <= t < v.velocity
-        if last == S_PITCH:
-            return v.velocity <= t < v.duration
-        if last == S_VEL:
-            return v.duration <= t < v.style
-        if last == DONE or t < 0:
+        if last == DONE or t < 0 or t >= v.style:
             return False
+        if t >= v.velocity:  # Velocity or Duration: the note being spelled out
+            if t < v.duration:
+                return last == S_PITCH and not (self._elide and t - v.velocity == self.vel)
+            return ((last == S_VEL or (last == S_PITCH and self._elide and self.vel >= 0))
+                    and self._needs_duration and not (self._elide and t - v.duration == self.dur))
+        if last in (S_PITCH, S_VEL):
+            if not self.note_done:
+                return False
+            last = S_DUR  # a finished note: the same rules as after a Duration
         if t == BAR or t == EOS:
             if last not in COMPLETE:
                 return False
@@ -160,9 +199,7 @@ class GrammarState:
             k = t - v.program
             return (last in (S_POS, S_TEMPO, S_DUR) and bool(self._programs_mask[k])
                     and (last != S_DUR or k > self.key))
-        if t < v.velocity:  # Pitch
-            return last == S_DUR and t - v.pitch > self.pitch
-        return False
+        return last == S_DUR and t - v.pitch > self.pitch  # Pitch
 
     def feed(self, token: int) -> bool:
         """Advance on `token` if it is allowed; return whether it was."""
@@ -187,20 +224,22 @@ class GrammarState:
         elif t < v.program:
             self.last, self.pos, self.key = S_POS, t - v.position, -1
         elif t < v.pitch:
-            self.last, self.key, self.pitch = S_PROGRAM, t - v.program, -1
+            self.last, self.key, self.pitch, self.vel, self.dur = S_PROGRAM, t - v.program, -1, -1, -1
         elif t < v.velocity:
             self.last, self.pitch = S_PITCH, t - v.pitch
         elif t < v.duration:
-            self.last = S_VEL
+            self.last, self.vel = S_VEL, t - v.velocity
         else:
-            self.last = S_DUR
+            self.last, self.dur = S_DUR, t - v.duration
         return True
 
     def snapshot(self) -> tuple:
-        return (self.last, self.ts, self.bar_len, self.tempo, self.bars, self.pos, self.key, self.pitch)
+        return (self.last, self.ts, self.bar_len, self.tempo, self.bars, self.pos, self.key, self.pitch,
+                self.vel, self.dur)
 
     def restore(self, snap: tuple) -> None:
-        (self.last, self.ts, self.bar_len, self.tempo, self.bars, self.pos, self.key, self.pitch) = snap
+        (self.last, self.ts, self.bar_len, self.tempo, self.bars, self.pos, self.key, self.pitch,
+         self.vel, self.dur) = snap
 
     def copy(self) -> "GrammarState":
         new = GrammarState.__new__(GrammarState)

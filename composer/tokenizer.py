@@ -5,8 +5,9 @@
     back = tok.decode(ids)                      # Score on the tokenizer's grid
 
 A piece is `BOS Style TimeSig Tempo`, then per bar `Bar [TimeSig]` and per onset
-`Position [Tempo]`, then per instrument `Program` and per note `Pitch Velocity Duration`
-(see grammar.py for the exact rules). `quantise(score)` snaps a score to what the tokens can
+`Position [Tempo]`, then per instrument `Program` and per note `Pitch Velocity Duration`,
+where drum notes have no Duration and a note leaves out a Velocity or Duration equal to the
+previous note's in its group (see grammar.py for the exact rules). `quantise(score)` snaps a score to what the tokens can
 express (the grid, the bins, merged same-program tracks, meter changes on bar lines);
 decode(encode(x)) == quantise(x), and encode(decode(t)) == t for every well-formed t.
 
@@ -194,8 +195,10 @@ class Tokenizer:
             nb, npos = locate(notes[:, 0])
             prog, pitch = notes[:, 1], notes[:, 2]
             base = key(nb, 2, npos, 2, prog, 1 + pitch)
-            add(np.stack([base, base + 1, base + 2], axis=1),
-                np.stack([v.pitch + pitch, v.velocity + notes[:, 4], v.duration + notes[:, 3]], axis=1))
+            has_vel, has_dur = self._spelled_out(notes)
+            add(base, v.pitch + pitch)
+            add(base[has_vel] + 1, v.velocity + notes[has_vel, 4])
+            add(base[has_dur] + 2, v.duration + notes[has_dur, 3])
             groups = np.unique(key(nb, 2, npos, 2, prog))
             add(groups, v.program + (groups // (256 * 4)) % 256)
         steps = np.unique(np.concatenate(ev_steps))
@@ -206,26 +209,39 @@ class Tokenizer:
         body = i[np.argsort(k, kind="stable")]
         return np.concatenate([header, body, [EOS]]).astype(np.int32)
 
+    def _spelled_out(self, notes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Which notes (sorted by onset, key, pitch) write a Velocity / Duration token."""
+        c = self.config
+        has_vel = np.ones(len(notes), dtype=bool)
+        has_dur = np.ones(len(notes), dtype=bool) if c.drum_durations else notes[:, 1] != DRUM_KEY
+        if c.elide_repeats and len(notes) > 1:
+            same_group = np.r_[False, np.all(notes[1:, :2] == notes[:-1, :2], axis=1)]
+            has_vel &= ~(same_group & np.r_[False, notes[1:, 4] == notes[:-1, 4]])
+            has_dur &= ~(same_group & np.r_[False, notes[1:, 3] == notes[:-1, 3]])
+        return has_vel, has_dur
+
     # ---- decode -------------------------------------------------------------------------------
     def decode(self, tokens) -> Score:
         """Tokens -> Score (tpq = grid resolution). Never raises on ill-formed input: a token
         the grammar rejects is dropped, together with a half-made note or empty position."""
         v = self.vocab
         state = grammar.GrammarState(v)
-        complete = state.snapshot()
-        notes: list[tuple[int, int, int, int, int]] = []  # onset, key, pitch, duration, velocity
+        complete = (state.snapshot(), 0)  # the state and note count when nothing was half-made
+        notes: list[list[int]] = []  # onset, key, pitch, duration, velocity
         meters: list[tuple[int, int, int]] = []  # step, numerator, denominator
         tempos: list[tuple[int, float]] = []
-        bar_start = bar_len = pitch = velocity = 0
+        drum_length = max(1, self.config.resolution // 4)  # a 16th, for drum notes without Duration
+        bar_start = bar_len = 0
         for t in np.asarray(tokens, dtype=np.int64).tolist():
             if not state.feed(t):
                 if state.complete:
                     continue
                 half_made = state.snapshot()
-                state.restore(complete)  # drop the half-made part, then take the token
+                state.restore(complete[0])  # drop the half-made part, then take the token
                 if not state.feed(t):
                     state.restore(half_made)
                     continue
+                del notes[complete[1]:]
             if t == EOS:
                 break
             if t == BAR:
@@ -237,14 +253,18 @@ class Tokenizer:
                     bar_len = state.bar_len
             elif v.tempo <= t < v.position:
                 tempos.append((bar_start + max(state.pos, 0), float(v.tempos[t - v.tempo])))
-            elif v.pitch <= t < v.velocity:
-                pitch = t - v.pitch
+            elif v.pitch <= t < v.velocity:  # velocity and duration as inherited, or filled in next
+                drum = state.key == DRUM_KEY and not self.config.drum_durations
+                notes.append([bar_start + state.pos, state.key, t - v.pitch,
+                              drum_length if drum else int(v.durations[state.dur]), int(v.velocities[state.vel])])
             elif v.velocity <= t < v.duration:
-                velocity = int(v.velocities[t - v.velocity])
+                notes[-1][4] = int(v.velocities[t - v.velocity])
             elif v.duration <= t < v.style:
-                notes.append((bar_start + state.pos, state.key, pitch, int(v.durations[t - v.duration]), velocity))
-            if state.last in grammar.COMPLETE:
-                complete = state.snapshot()
+                notes[-1][3] = int(v.durations[t - v.duration])
+            if state.complete:
+                complete = (state.snapshot(), len(notes))
+        if not state.complete:
+            del notes[complete[1]:]
         end = bar_start + bar_len if state.bars else 0
         return _build_score(self.config.resolution, notes, meters, tempos, end)
 

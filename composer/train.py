@@ -7,6 +7,7 @@ Reads top to bottom like nanoGPT's train.py:
     1. tokenise the corpus into the token cache, collect its styles, build the tokenizer
     2. index every piece and split train/validation by file (never by window)
     3. build the model (or load it: --resume, --from) and an AdamW optimizer
+       (a fine-tune also rehearses the base run's replay windows in every batch)
     4. loop: sample windows, forward, backward, clip, step; evaluate and checkpoint every so often
     5. Ctrl-C: save a checkpoint and say how to resume
 
@@ -19,6 +20,7 @@ What lands in RUN_DIR (see checkpoint.py for the files generation reads):
     state.json         step, best loss, validation files,  /  train config, elapsed time
     metrics.jsonl      one JSON line per evaluation
     loss.png           train and validation loss against step
+    replay.safetensors a sample of the training windows, rehearsed by later fine-tunes (replay.py)
     cache/             the token cache (unless cache_dir says otherwise)
 
 Checkpoints. Every file is written atomically, and in an order that keeps the run usable
@@ -52,6 +54,7 @@ from .corpus import load_index, tokenize_corpus
 from .dataset import WindowSampler, index_piece, split_by_file
 from .errors import ComposerError
 from .model import ModelConfig, build_model, load_model, save_weights
+from .replay import ReplayMix, load_replay, sample_windows, save_replay
 from .tokenizer import Tokenizer
 from .vocab import PAD, UNKNOWN_STYLE, TokenizerConfig
 
@@ -80,6 +83,7 @@ class TrainConfig:
     eval_windows: int = 64  # validation windows (fixed, no augmentation)
     save_every: int | None = None  # steps between last-checkpoint saves; None: eval_every
     style_dropout: float = 0.1  # share of windows trained with the unknown style
+    replay: float = 0.5  # fine-tuning: share of each batch rehearsed from the base run's windows (replay.py)
     compile: bool = False  # torch.compile the model
     workers: int | None = None  # tokenising processes (None: all cores)
 
@@ -98,8 +102,8 @@ class TrainConfig:
             bad(f"context={self.context} (must be at least 8 tokens)")
         if self.lr is not None and not self.lr > 0:
             bad(f"lr={self.lr} (must be positive)")
-        if not 0 <= self.val_fraction < 1 or not 0 <= self.style_dropout <= 1:
-            bad("val_fraction must be in [0, 1) and style_dropout in [0, 1]")
+        if not 0 <= self.val_fraction < 1 or not 0 <= self.style_dropout <= 1 or not 0 <= self.replay < 1:
+            bad("val_fraction and replay must be in [0, 1), style_dropout in [0, 1]")
         if self.device not in ("auto", "cpu", "cuda", "mps"):
             bad(f"device={self.device!r} (expected auto, cpu, cuda or mps)")
 
@@ -401,6 +405,7 @@ def train(roots, out_dir, cfg: TrainConfig | None = None, style: str | None = No
         sampler = WindowSampler([pieces[i] for i in train_idx], vocab, context, style_dropout=cfg.style_dropout)
     except ValueError:
         raise ComposerError(f"{', '.join(map(str, roots))}: no training files with at least one bar") from None
+    sampler = _with_rehearsal(sampler, run, init_run, state, [pieces[i] for i in train_idx], tokenizer, cfg)
     val_x = val_y = None
     if val_idx:
         try:
@@ -560,6 +565,33 @@ def train(roots, out_dir, cfg: TrainConfig | None = None, style: str | None = No
             + f" at step {best_step}")
         print(f"trained {step} steps in {elapsed:.0f} s: {best}; unigram baseline {baseline:.4f}; "
               f"model: {run / MODEL_FILE}", flush=True)
+    return out
+
+
+def _with_rehearsal(sampler, run: Path, init_run, state, train_pieces, tokenizer, cfg):
+    """Write this run's replay sample (a new run), and mix the base run's windows into the
+    batches of a fine-tune (a new one, or a resumed one: its replay file holds them first)."""
+    fingerprint = tokenizer.config.fingerprint()
+    if state is not None:
+        own = load_replay(run, fingerprint)
+        base = own[0][:own[1]] if own else None
+    else:
+        inherited = load_replay(init_run, fingerprint) if init_run is not None else None
+        base = inherited[0] if inherited else None
+        mine = sample_windows(train_pieces, tokenizer.vocab, sampler.context + 1, seed=cfg.seed)
+        save_replay(run, _stack(base, mine), 0 if base is None else len(base), fingerprint)
+    if base is None or not len(base) or cfg.replay <= 0:
+        return sampler
+    print(f"rehearsing {len(base)} windows of the base model's styles ({cfg.replay:.0%} of each batch)", flush=True)
+    return ReplayMix(sampler, base, cfg.replay, tokenizer.vocab.style)
+
+
+def _stack(a, b):
+    if a is None:
+        return b
+    out = np.zeros((len(a) + len(b), max(a.shape[1], b.shape[1])), dtype=np.int64)  # PAD-filled
+    out[:len(a), :a.shape[1]] = a
+    out[len(a):, :b.shape[1]] = b
     return out
 
 

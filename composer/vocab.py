@@ -42,6 +42,10 @@ class TokenizerConfig:
     tempo_bins: int = 32
     time_signatures: list[list[int]] = field(default_factory=_default_time_signatures)
     duration_bins: list[int] = field(default_factory=_default_duration_bins)
+    # compact notes (fewer tokens a bar, so faster sampling; both lossless for what they keep):
+    drum_durations: bool = False  # False: drum notes have no Duration token (decoded as a 16th)
+    elide_repeats: bool = True  # True: in one Program group, a note's Velocity/Duration is left
+    #                             out when it equals the previous note's (chords, drum hits)
     styles: list[str] = field(default_factory=list)
 
     def __post_init__(self):
@@ -56,6 +60,9 @@ class TokenizerConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "TokenizerConfig":
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        # configs written before the compact notes existed meant full Pitch Velocity Duration notes
+        known.setdefault("drum_durations", True)
+        known.setdefault("elide_repeats", False)
         return cls(**known)
 
     def fingerprint(self) -> str:

@@ -242,6 +242,39 @@ def test_fine_tune_adds_a_style_and_keeps_the_old_ids(reference, corpus, tmp_pat
     assert config["summary"]["corpus"]["styles"].keys() == {"chords", "scales"}
 
 
+def test_fine_tune_rehearses_the_base_styles(reference, corpus, tmp_path):
+    """Every run keeps a replay sample of its training windows; a fine-tune on a new style
+    rehearses the base run's windows and forgets the old styles far less than one without."""
+    from composer.replay import PER_STYLE, load_replay
+
+    base_model, base_tok, _ = checkpoint.load_run(reference[0])
+    fp = base_tok.config.fingerprint()
+    windows, inherited = load_replay(reference[0], fp)
+    assert inherited == 0 and windows.shape == (2 * PER_STYLE, CONFIG["context"] + 1)
+    assert set(windows[:, 1]) == {base_tok.vocab.style_id("grooves"), base_tok.vocab.style_id("scales")}
+    new = tmp_path / "corpus" / "chords"
+    new.mkdir(parents=True)
+    for i in range(4):
+        write_midi(chord_piece(i), new / f"c{i}.mid")
+
+    def old_style_loss(replay: float) -> float:
+        run = tmp_path / f"tuned{replay}"
+        train([new.parent], run, TrainConfig(**{**CONFIG, "steps": 30, "eval_every": 30, "lr": 3e-3, "replay": replay}),
+              init_from=reference[0], progress=False)
+        own, inherited = load_replay(run, fp)
+        assert inherited == len(windows) and np.array_equal(own[:inherited], windows)  # base windows first
+        model, _, _ = checkpoint.load_run(run)
+        x = torch.from_numpy(windows)
+        with torch.no_grad():
+            return model(x[:, :-1], x[:, 1:])[1].item()
+
+    with torch.no_grad():
+        x = torch.from_numpy(windows)
+        before = base_model(x[:, :-1], x[:, 1:])[1].item()
+    rehearsed, forgot = old_style_loss(0.5), old_style_loss(0.0)
+    assert rehearsed < before + 0.5 * (forgot - before), (before, rehearsed, forgot)
+
+
 def test_learning_rate_schedule():
     peak, total = 1e-3, 1000
     lrs = [lr_at(s, total, peak, 100, 0.1) for s in range(total)]

@@ -1,0 +1,58 @@
+"""Copy a trained run into data/ as the bundled model (what `compose generate` uses by default).
+
+    python scripts/ship_model.py RUN_DIR [--data data]
+
+Copies the weights, config (plus one line per style on where its music came from, for
+`compose styles`), the replay sample that fine-tunes rehearse, and the loss curve and
+metrics for the model card. Refuses a run without a replay sample or over the 25 MB budget.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
+
+from composer.atomic import write_text_atomic  # noqa: E402
+
+# what `compose styles` prints beside each style: the recipe in composer/corpora builds these
+STYLE_SOURCES = {
+    "blues": "Impro-Visor blues leadsheets arranged with MMA blues/shuffle grooves (GPL-2)",
+    "chorale": "Bach chorales from music21's corpus, SATB on violin/viola/cello/contrabass",
+    "classical": "Beethoven/Mozart/Haydn quartets (music21) and Mutopia keyboard and chamber pieces",
+    "folk": "O'Neill's 1850, Ryan's Mammoth Collection and Essen folk songs (music21)",
+    "jazz": "Impro-Visor leadsheets and solos arranged with MMA swing/ballad/waltz grooves (GPL-2)",
+    "latin": "Impro-Visor latin/bossa/samba leadsheets arranged with MMA grooves (GPL-2)",
+    "pop": "POP909 songs: flute melody over piano accompaniment (MIT)",
+}
+FILES = ("model.safetensors", "replay.safetensors", "loss.png", "metrics.jsonl")
+BUDGET = 25 * 2**20
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run", type=Path)
+    ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parent.parent / "data")
+    args = ap.parse_args()
+    missing = [f for f in (*FILES, "config.json") if not (args.run / f).exists()]
+    if missing:
+        sys.exit(f"{args.run}: missing {', '.join(missing)}")
+    size = sum((args.run / f).stat().st_size for f in (*FILES, "config.json"))
+    if size > BUDGET:
+        sys.exit(f"{args.run}: {size / 2**20:.1f} MB is over the {BUDGET / 2**20:.0f} MB budget of data/")
+    config = json.loads((args.run / "config.json").read_text())
+    config["style_sources"] = {s: STYLE_SOURCES.get(s, "") for s in config["styles"]}
+    for f in FILES:
+        tmp = args.data / f".{f}.tmp"
+        shutil.copyfile(args.run / f, tmp)
+        tmp.replace(args.data / f)
+    write_text_atomic(args.data / "config.json", json.dumps(config, indent=1))
+    print(f"shipped {args.run} into {args.data} ({size / 2**20:.1f} MB): styles {', '.join(config['styles'])}")
+
+
+if __name__ == "__main__":
+    main()
