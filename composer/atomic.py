@@ -20,9 +20,11 @@ def atomic_path(path):
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # like an ordinary new file (mkstemp makes it private)
     try:
         yield Path(tmp)
+        # like an ordinary new file (mkstemp makes it private); after the write, since some
+        # writers (safetensors) replace the temp file rather than write into it
+        os.chmod(tmp, 0o666 & ~umask)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -262,3 +262,12 @@ def test_int8_decoding_stays_close_to_float_and_never_leaks_into_training():
     model.eval()
     torch.testing.assert_close(decode_all(model, seq, prompt_len=4), full, atol=1e-4, rtol=1e-4)
     assert not tiny("lstm").quantize_for_decoding()
+
+
+def test_saved_weights_get_ordinary_file_permissions(tmp_path):
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    save_weights(tiny("transformer"), tmp_path / "m.safetensors")
+    assert (tmp_path / "m.safetensors").stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's private 0600
