@@ -158,7 +158,8 @@ def unigram_entropy(pieces, vocab_size: int) -> float:
 
 @torch.no_grad()
 def evaluate(model, x: np.ndarray, y: np.ndarray, batch_size: int, device: str, vocab) -> tuple[float, float | None]:
-    """Validation loss: (nats per non-pad target, bits per note), notes = Duration targets."""
+    """Validation loss: (nats per non-pad target, bits per note), notes = Pitch targets (the one
+    token every note has, whatever the encoding leaves out)."""
     was_training = model.training
     model.eval()
     nats = 0.0
@@ -170,7 +171,7 @@ def evaluate(model, x: np.ndarray, y: np.ndarray, batch_size: int, device: str, 
         nats += F.cross_entropy(logits.float().flatten(0, 1), yb.flatten(), ignore_index=PAD, reduction="sum").item()
     model.train(was_training)
     targets = int((y != PAD).sum())
-    notes = int(((y >= vocab.duration) & (y < vocab.style)).sum())
+    notes = int(((y >= vocab.pitch) & (y < vocab.velocity)).sum())
     return nats / max(1, targets), (nats / notes / math.log(2) if notes else None)
 
 
