@@ -38,6 +38,7 @@ from composer.atomic import atomic_path
 from composer.errors import ComposerError
 
 ARCHS = ("transformer", "lstm")
+DECODE_MAX_TOKENS = 16  # steps of up to this many tokens a row take the lean decode path
 
 # Named sizes. Parameter counts at vocab_size=512 (embedding included, tied head):
 #   tiny  transformer 0.46M, lstm 0.45M   (tests)
@@ -203,7 +204,7 @@ class TransformerBody(nn.Module):
         super().__init__()
         self.config = config
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
-        self.int8 = None  # per block (qkv, out, fc, proj) int8 weights, for decode_one on a CPU
+        self.int8 = None  # per block (qkv, out, fc, proj) int8 weights, for decode() on a CPU
         self._rope = None  # float32 (cos, sin) tables, built on first use on the input's device
 
     def rope(self, device):
@@ -224,41 +225,43 @@ class TransformerBody(nn.Module):
         if pos + T > self.config.context:
             raise ValueError(f"positions {pos}..{pos + T - 1} exceed the model context of "
                              f"{self.config.context}; slide the window with model.refill()")
-        if T == 1 and state is not None and not self.training:
-            return self.decode_one(x, state, pos), state
+        if T <= DECODE_MAX_TOKENS and state is not None and not self.training:
+            return self.decode(x, state, pos), state
         cos, sin = (t[pos:pos + T] for t in self.rope(x.device))
         for i, block in enumerate(self.blocks):
             x = block(x, cos, sin, None if state is None else state[i], pos)
         return x, state
 
-    def decode_one(self, x, state, pos: int):
-        """The same math as forward() for one new token per row (B, 1, C), written as bare
-        tensor ops: at batch 1 on a CPU a step is dominated by per-op overhead, and skipping
-        the module calls, dropout and dtype round trips makes it ~1.5x faster. With int8
-        weights (MusicModel.quantize_for_decoding) it is ~1.7x faster again.
+    def decode(self, x, state, pos: int):
+        """The same math as forward() for a few new tokens per row (B, T, C) after a cache,
+        written as bare tensor ops: at batch 1 on a CPU a step is dominated by per-op overhead,
+        and skipping the module calls, dropout and dtype round trips makes it ~1.5x faster.
+        With int8 weights (MusicModel.quantize_for_decoding) it is ~1.7x faster again.
         tests/test_model.py checks it against forward()."""
-        B, _, C = x.shape
+        B, T, C = x.shape
         nh = self.config.n_head
         hd, half = C // nh, C // (2 * nh)
-        cos, sin = (t[pos] for t in self.rope(x.device))
+        cos, sin = (t[pos:pos + T].view(T, 1, 1, hd) for t in self.rope(x.device))
         low = x.dtype if x.dtype != torch.float32 else None  # RoPE runs in float32, as in apply_rope
         lin = int8_linear if self.int8 else F.linear
-        x = x.view(B, C)
+        mask = None if T == 1 else torch.ones(T, pos + T, dtype=torch.bool, device=x.device).tril(diagonal=pos)
+        x = x.reshape(B * T, C)
         for i, (block, (k_cache, v_cache)) in enumerate(zip(self.blocks, state)):
             attn, mlp = block.attn, block.mlp
             w_qkv, w_o, w_fc, w_proj = self.int8[i] if self.int8 else (
                 attn.c_attn.weight, attn.c_proj.weight, mlp.c_fc.weight, mlp.c_proj.weight)
-            qkv = lin(F.rms_norm(x, (C,), block.ln_1.weight, 1e-6), w_qkv).view(B, 3, nh, hd)
-            qk = qkv[:, :2].float() if low else qkv[:, :2]
+            qkv = lin(F.rms_norm(x, (C,), block.ln_1.weight, 1e-6), w_qkv).view(B, T, 3, nh, hd)
+            qk = qkv[:, :, :2].float() if low else qkv[:, :, :2]
             qk = qk * cos + torch.cat([-qk[..., half:], qk[..., :half]], dim=-1) * sin  # RoPE on q and k
             if low:
                 qk = qk.to(low)
-            k_cache[:, :, pos] = qk[:, 1]
-            v_cache[:, :, pos] = qkv[:, 2]
-            y = F.scaled_dot_product_attention(qk[:, 0].unsqueeze(2), k_cache[:, :, :pos + 1], v_cache[:, :, :pos + 1])
-            x = x + lin(y.view(B, C), w_o)
+            k_cache[:, :, pos:pos + T] = qk[:, :, 1].transpose(1, 2)
+            v_cache[:, :, pos:pos + T] = qkv[:, :, 2].transpose(1, 2)
+            y = F.scaled_dot_product_attention(qk[:, :, 0].transpose(1, 2), k_cache[:, :, :pos + T],
+                                               v_cache[:, :, :pos + T], attn_mask=mask)
+            x = x + lin(y.transpose(1, 2).reshape(B * T, C), w_o)
             x = x + lin(F.gelu(lin(F.rms_norm(x, (C,), block.ln_2.weight, 1e-6), w_fc)), w_proj)
-        return x.view(B, 1, C)
+        return x.view(B, T, C)
 
 
 # --------------------------------------------------------------------------- int8 weights for CPU decoding
@@ -343,18 +346,19 @@ class MusicModel(nn.Module):
         x = self.drop(self.wte(idx))
         x, state = self.body(x, state, pos)
         x = self.norm(x)
-        if self._head_int8 is not None and x.shape[1] == 1:
-            return int8_linear(x.view(x.shape[0], -1), self._head_int8).unsqueeze(1), state
+        B, T, C = x.shape
+        if self._head_int8 is not None and T <= DECODE_MAX_TOKENS and state is not None:
+            return int8_linear(x.reshape(B * T, C), self._head_int8).view(B, T, -1), state
         return F.linear(x, self.wte.weight), state
 
     # ---- int8 decoding on a CPU
 
     def quantize_for_decoding(self) -> bool:
-        """Decode single tokens (step() with one token a row) with int8 copies of the linear
+        """Decode (step() with up to DECODE_MAX_TOKENS tokens a row) with int8 copies of the linear
         weights and the head: a decoding step on a CPU streams every weight from memory, and a
         quarter of the bytes makes sampling ~1.7x faster (bench/generate_bench.py measures it,
-        and the change in validation loss). forward(), prefill and training keep the float
-        weights; train() drops the copies. Returns False, changing nothing, for the LSTM, a
+        and the change in validation loss). forward(), long prefills and training keep the
+        float weights; train() drops the copies. Returns False, changing nothing, for the LSTM, a
         model off the CPU, or a torch build without int8 CPU kernels."""
         if self.config.arch != "transformer" or self.wte.weight.device.type != "cpu":
             return False

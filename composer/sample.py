@@ -29,6 +29,8 @@ from .score import DURATION, ONSET, Score, Track
 from .tokenizer import Tokenizer
 from .vocab import BAR, BOS, EOS, PAD
 
+MAX_DRAFT = 8  # drafted tokens checked per model step (speculative sampling of one piece)
+
 
 @dataclass
 class SamplingOptions:
@@ -119,11 +121,11 @@ class ComposerModel:
                     raise ComposerError("the primer does not fit the model's grammar")
         seqs = [list(prompt) for _ in range(n)]
         guided = opts.guidance != 1.0 and opts.style is not None
+        gd = opts.guidance if guided else None
         rng = np.random.default_rng(opts.seed)
-        max_tokens = opts.max_tokens or len(prompt) + 200 * opts.bars
-        closing = np.zeros(len(v), dtype=bool)
-        closing[[BAR, EOS]] = True
-        closing[v.velocity:v.style] = True
+        limit = _Limit(v, opts.max_tokens or len(prompt) + 200 * opts.bars)
+        if n == 1 and model.config.arch == "transformer":
+            return [np.array(self._speculative(states[0], seqs[0], opts, rng, limit, guided, device), dtype=np.int32)]
         groups = [Group(list(range(n)))]
         for g in groups:
             g.prefill(model, seqs, v, guided, device, full=True)
@@ -131,14 +133,10 @@ class ComposerModel:
         while not all(done):
             logits = np.empty((n, len(v)), dtype=np.float32)
             for g in groups:
-                logits[g.rows] = g.next_logits(opts.guidance if guided else None)
-            masks = np.stack([s.allowed() for s in states])
-            for i in range(n):  # a piece stuck in one bar: finish the note, then only bar lines
-                if done[i]:
-                    masks[i, PAD] = True
-                elif len(seqs[i]) >= max_tokens and (masks[i] & closing).any():
-                    masks[i] &= closing
-            nxt = _sample(logits, masks, opts, rng)
+                logits[g.rows] = g.mixed(gd)[:, -1]
+            masks = np.stack([limit.mask(s, len(q)) for s, q in zip(states, seqs)])
+            masks[done, PAD] = True
+            nxt = np.array([_draw(*_distribution(row, mask, opts), rng) for row, mask in zip(logits, masks)])
             for i in range(n):
                 if done[i]:
                     nxt[i] = PAD
@@ -152,7 +150,7 @@ class ComposerModel:
             new_groups = []
             for g in groups:
                 if model.room(g.cache) >= 1:
-                    g.feed(model, torch.from_numpy(nxt[g.rows]), guided, device)
+                    g.feed(model, torch.from_numpy(nxt[g.rows]).view(-1, 1), guided, device)
                     new_groups.append(g)
                 else:  # context full: every row continues from its own canonical window
                     for r in g.rows:
@@ -161,6 +159,47 @@ class ComposerModel:
                         new_groups.append(ng)
             groups = new_groups
         return [np.array(s, dtype=np.int32) for s in seqs]
+
+    def _speculative(self, state, seq: list[int], opts, rng, limit, guided: bool, device) -> list[int]:
+        """One piece, by speculative sampling with PromptLookup drafts: each model step feeds
+        the last sampled token plus up to MAX_DRAFT drafted ones, and the drafts are checked
+        in order against the distributions that step computed. A draft d is kept with
+        probability p(d) (p: the masked, tempered, top-k/top-p distribution); at the first
+        miss the token is drawn from p without d. That is exactly sampling from p token by
+        token (speculative sampling with a point-mass draft), in fewer model steps."""
+        model, v = self.model, self.tokenizer.vocab
+        gd = opts.guidance if guided else None
+        g = Group([0])
+        g.prefill(model, [seq], v, guided, device, full=True)
+        logits, draft, base = g.mixed(gd)[0], [], None
+        lookup = PromptLookup(k=MAX_DRAFT)
+        while True:
+            kept = 0
+            for i in range(len(draft) + 1):
+                cand, p = _distribution(logits[i], limit.mask(state, len(seq)), opts)
+                t = _check_draft(cand, p, draft[i], rng) if i < len(draft) else _draw(cand, p, rng)
+                if i == len(draft) or t != draft[i]:
+                    break
+                kept += 1
+                state.feed(t)
+                seq.append(t)
+                if t == EOS:
+                    return seq
+            state.feed(t)
+            seq.append(t)
+            if base is not None:  # forget the drafts that were not kept
+                model.cache_crop(g.cache, base + 1 + kept)
+            if t == EOS:
+                return seq
+            room = model.room(g.cache)
+            if room < 1:  # context full: continue from a canonical window
+                g.prefill(model, [seq], v, guided, device, full=False)
+                logits, draft, base = g.mixed(gd)[0], [], None
+                continue
+            draft = lookup.propose(seq)[:room - 1]
+            base = g.cache.length
+            g.feed(model, torch.tensor([[t, *draft]]), guided, device)
+            logits = g.mixed(gd)[0]
 
     def _to_score(self, tokens: np.ndarray, opts: SamplingOptions) -> Score:
         score = self.tokenizer.decode(tokens)
@@ -176,7 +215,7 @@ class Group:
     unconditioned twin in the second half of the batch."""
 
     def __init__(self, rows: list[int]):
-        self.rows, self.cache, self.last = rows, None, None
+        self.rows, self.cache, self.logits = rows, None, None
 
     def prefill(self, model, seqs, vocab, guided, device, full: bool):
         if full:
@@ -190,20 +229,55 @@ class Group:
             uncond[:, 1] = vocab.style_id(None)
             batch = np.concatenate([batch, uncond])
         logits, self.cache = model.step(torch.from_numpy(batch).to(device))
-        self.last = logits[:, -1].float().cpu().numpy()
+        self.logits = logits[:, -1:].float().cpu().numpy()
 
-    def feed(self, model, tokens, guided, device):
-        x = tokens.view(-1, 1)
+    def feed(self, model, tokens: torch.Tensor, guided, device):
+        """tokens: (rows, T), the same for a guided row's twin."""
         if guided:
-            x = torch.cat([x, x])
-        logits, self.cache = model.step(x.to(device), self.cache)
-        self.last = logits[:, -1].float().cpu().numpy()
+            tokens = torch.cat([tokens, tokens])
+        logits, self.cache = model.step(tokens.to(device), self.cache)
+        self.logits = logits.float().cpu().numpy()
 
-    def next_logits(self, guidance: float | None) -> np.ndarray:
+    def mixed(self, guidance: float | None) -> np.ndarray:
+        """(rows, T, V) logits of the last step, guidance applied."""
         if guidance is None:
-            return self.last
-        cond, uncond = np.split(self.last, 2)
+            return self.logits
+        cond, uncond = np.split(self.logits, 2)
         return uncond + guidance * (cond - uncond)
+
+
+class PromptLookup:
+    """Drafts for speculative sampling: the tokens that followed the previous occurrence of
+    the sequence's last `n` tokens. Music repeats itself (drum patterns, comping, riffs), so
+    drafts are often right, and checking several costs about one model step."""
+
+    def __init__(self, n: int = 4, k: int = 8):
+        self.n, self.k, self.after, self.indexed = n, k, {}, 0
+
+    def propose(self, seq: list[int]) -> list[int]:
+        n = self.n
+        for end in range(max(self.indexed, n), len(seq)):  # n-grams whose next token is known
+            self.after[tuple(seq[end - n:end])] = end
+        self.indexed = max(self.indexed, len(seq))
+        start = self.after.get(tuple(seq[-n:]))
+        return [] if start is None else seq[start:start + self.k]
+
+
+class _Limit:
+    """The sampling mask: the grammar's, and past `max_tokens` (a piece stuck in one bar) only
+    what finishes the note and then bar lines."""
+
+    def __init__(self, vocab, max_tokens: int):
+        self.max_tokens = max_tokens
+        self.closing = np.zeros(len(vocab), dtype=bool)
+        self.closing[[BAR, EOS]] = True
+        self.closing[vocab.velocity:vocab.style] = True
+
+    def mask(self, state, length: int) -> np.ndarray:
+        m = state.allowed()
+        if length >= self.max_tokens and (m & self.closing).any():
+            m &= self.closing
+        return m
 
 
 def _window(seq: np.ndarray, vocab, keep: int) -> np.ndarray:
@@ -215,29 +289,41 @@ def _window(seq: np.ndarray, vocab, keep: int) -> np.ndarray:
     return np.r_[seq[:4], seq[len(seq) - (keep - 4):]]  # one bar longer than the window
 
 
-def _sample(logits: np.ndarray, masks: np.ndarray, opts: SamplingOptions, rng: np.random.Generator) -> np.ndarray:
-    """One token per row: temperature, then top-k and top-p among the allowed tokens only.
+def _distribution(row: np.ndarray, mask: np.ndarray, opts: SamplingOptions) -> tuple[np.ndarray, np.ndarray]:
+    """(candidate ids, probabilities): temperature, then top-k and top-p among the allowed
+    tokens only. Plain numpy on the few allowed candidates: at batch 1 the dozen small torch
+    ops this replaces cost more than the choice itself."""
+    cand = np.flatnonzero(mask)
+    z = row[cand].astype(np.float64) / opts.temperature
+    if opts.top_k and opts.top_k < len(cand):
+        keep = np.argpartition(-z, opts.top_k - 1)[:opts.top_k]
+        cand, z = cand[keep], z[keep]
+    p = np.exp(z - z.max())
+    p /= p.sum()
+    if opts.top_p < 1.0:
+        order = np.argsort(-p, kind="stable")
+        cum = np.cumsum(p[order])
+        keep = order[cum - p[order] <= opts.top_p]  # the most likely token always stays
+        cand, p = cand[keep], p[keep] / p[keep].sum()
+    if not np.isfinite(p).all():  # the model put no usable mass on any allowed token
+        p = np.full(len(cand), 1.0 / len(cand))
+    return cand, p
 
-    Plain numpy on the few allowed candidates: at batch 1 the dozen small torch ops this
-    replaces cost more than the choice itself."""
-    out = np.empty(len(logits), dtype=np.int64)
-    for i, (row, mask) in enumerate(zip(logits, masks)):
-        cand = np.flatnonzero(mask)
-        z = row[cand].astype(np.float64) / opts.temperature
-        if opts.top_k and opts.top_k < len(cand):
-            keep = np.argpartition(-z, opts.top_k - 1)[:opts.top_k]
-            cand, z = cand[keep], z[keep]
-        p = np.exp(z - z.max())
-        p /= p.sum()
-        if opts.top_p < 1.0:
-            order = np.argsort(-p, kind="stable")
-            cum = np.cumsum(p[order])
-            keep = order[cum - p[order] <= opts.top_p]  # the most likely token always stays
-            cand, p = cand[keep], p[keep] / p[keep].sum()
-        if not np.isfinite(p).all():  # the model put no usable mass on any allowed token
-            p = np.full(len(cand), 1.0 / len(cand))
-        out[i] = cand[min(int(np.searchsorted(np.cumsum(p), rng.random() * p.sum(), side="right")), len(cand) - 1)]
-    return out
+
+def _check_draft(cand: np.ndarray, p: np.ndarray, draft: int, rng: np.random.Generator) -> int:
+    """Speculative sampling with a point-mass draft: the draft with probability p(draft), else a
+    draw from p without it. The result is distributed exactly as p."""
+    hit = np.flatnonzero(cand == draft)
+    if len(hit) and (len(cand) == 1 or rng.random() < p[hit[0]]):
+        return draft
+    if len(hit):
+        cand, p = np.delete(cand, hit[0]), np.delete(p, hit[0])
+    return _draw(cand, p, rng)
+
+
+def _draw(cand: np.ndarray, p: np.ndarray, rng: np.random.Generator) -> int:
+    i = int(np.searchsorted(np.cumsum(p), rng.random() * p.sum(), side="right"))
+    return int(cand[min(i, len(cand) - 1)])
 
 
 def _keep_primer(primer: Score, generated: Score, tokenizer: Tokenizer) -> Score:

@@ -89,3 +89,42 @@ def test_generic_instrument_names_admit_their_whole_kind():
     c = untrained().constraints(_opts(instruments=["bass", "tenor sax", "drums"]), 0)
     assert c.programs == [*range(32, 40), 66, DRUM_KEY]
     assert instrument_keys("acoustic bass") == [32] and instrument_keys("pianos") == list(range(8))
+
+
+def test_checking_a_draft_samples_exactly_the_distribution():
+    from composer.sample import _check_draft
+
+    rng = np.random.default_rng(0)
+    cand, p = np.array([10, 11, 12, 13]), np.array([0.5, 0.3, 0.15, 0.05])
+    for draft in (11, 10, 99):  # a likely draft, the favourite, one the grammar forbids
+        draws = np.array([_check_draft(cand, p, draft, rng) for _ in range(20000)])
+        freq = np.array([(draws == c).mean() for c in cand])
+        assert np.abs(freq - p).max() < 0.015, (draft, freq)
+    assert _check_draft(np.array([7]), np.array([1.0]), 7, rng) == 7
+
+
+def test_prompt_lookup_drafts_what_followed_last_time():
+    from composer.sample import PromptLookup
+
+    look = PromptLookup(n=2, k=3)
+    assert look.propose([1, 2, 3]) == []
+    assert look.propose([1, 2, 3, 4, 5, 1, 2]) == [3, 4, 5]
+    assert look.propose([1, 2, 3, 4, 5, 1, 2, 3, 9, 2, 3]) == [9, 2, 3]  # the latest occurrence wins
+
+
+def test_one_piece_is_sampled_speculatively_well_formed_and_reproducibly(monkeypatch):
+    from composer import sample
+
+    # an untrained model rarely repeats four tokens: draft from any one-token match instead
+    lookup = sample.PromptLookup
+    monkeypatch.setattr(sample, "PromptLookup", lambda k: lookup(n=1, k=k))
+    cm = untrained()
+    fed = []
+    step = cm.model.step
+    cm.model.step = lambda idx, cache=None, pos=None: (fed.append(idx.shape[1]), step(idx, cache, pos))[1]
+    kw = dict(style="jazz", bars=4, seed=5, instruments=["piano", "drums"], max_tokens=300)
+    a = cm.generate_tokens(_opts(**kw))[0]
+    b = cm.generate_tokens(_opts(**kw))[0]
+    assert np.array_equal(a, b)
+    assert grammar.validate(TOK.vocab, a) == [] and int((a == BAR).sum()) == 4
+    assert max(fed[1:len(fed) // 2]) > 1  # drafts were checked several at a time
