@@ -11,6 +11,10 @@ requested instruments, exactly the requested number of bars), then one draw from
 numpy Generator. The prompt (header, or a primer's tokens) is prefilled in one pass; when a
 sequence outgrows the model's context it continues from a canonical window: header with the
 meter and tempo in force, then the most recent whole bars.
+
+One piece at a time (num_samples=1, a transformer) is sampled speculatively: tokens that
+followed the same few tokens earlier in the piece are checked several per model step, and
+kept with exactly their probability (see _speculative). Several pieces share one batch.
 """
 
 from __future__ import annotations
