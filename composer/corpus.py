@@ -49,10 +49,17 @@ class Discovery:
 
 
 def _music_files(folder: Path) -> list[Path]:
-    """Supported files under `folder`, recursively, hidden files and folders skipped, sorted."""
-    out = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+    """Supported files under `folder`, recursively, hidden files and folders skipped, sorted.
+    Symlinked folders are followed (a corpus of links to your music), each real folder once."""
+    out, visited = [], {os.path.realpath(folder)}
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        keep = []
+        for d in dirnames:
+            real = os.path.realpath(os.path.join(dirpath, d))
+            if not d.startswith(".") and real not in visited:  # no link loops, no folder twice
+                visited.add(real)
+                keep.append(d)
+        dirnames[:] = keep
         out += [Path(dirpath, f) for f in filenames
                 if not f.startswith(".") and Path(f).suffix.lower() in SUPPORTED_SUFFIXES]
     return sorted(out, key=lambda p: p.relative_to(folder).parts)

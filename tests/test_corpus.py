@@ -64,6 +64,16 @@ def test_styles_come_from_first_sub_folder(styled):
     assert found.warnings == []
 
 
+def test_symlinked_style_folders_are_followed_once(styled, tmp_path):
+    links = tmp_path / "links"
+    links.mkdir()
+    (links / "swing").symlink_to(styled / "jazz")  # a corpus of links to music kept elsewhere
+    (styled / "jazz" / "deep" / "loop").symlink_to(styled / "jazz")  # a link loop
+    found = discover(links)
+    assert sorted(p.name for p, _ in found.files) == ["a.mid", "b.MID"]
+    assert found.styles == {"swing": 2}
+
+
 def test_style_option_labels_a_flat_folder(tmp_path):
     for i in range(3):
         write(tmp_path / "flat" / f"{i}.mid", i)
