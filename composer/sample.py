@@ -255,7 +255,7 @@ class PromptLookup:
     the sequence's last `n` tokens. Music repeats itself (drum patterns, comping, riffs), so
     drafts are often right, and checking several costs about one model step."""
 
-    def __init__(self, n: int = 4, k: int = 8):
+    def __init__(self, n: int = 3, k: int = 8):
         self.n, self.k, self.after, self.indexed = n, k, {}, 0
 
     def propose(self, seq: list[int]) -> list[int]:
