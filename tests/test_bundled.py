@@ -39,6 +39,7 @@ def test_size_and_advertised_styles():
 
 def test_installed_package_finds_the_bundled_model(installed, tmp_path):
     assert (installed / "composer" / "_data" / "model.safetensors").exists()
+    assert (installed / "composer" / "_data" / "replay.safetensors").exists()  # fine-tunes rehearse it
     assert not (installed / "cli.py").exists()  # no top-level `cli` module in site-packages
     env = {**ENV, "PYTHONPATH": str(installed)}
     r = subprocess.run([sys.executable, "-m", "composer.cli", "styles"], env=env, cwd=tmp_path,
