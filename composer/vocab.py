@@ -33,6 +33,10 @@ def _default_duration_bins() -> list[int]:
             + list(range(108, 193, 12)))
 
 
+# settings added after the first models shipped, with the values those models used
+LEGACY = {"drum_durations": True, "elide_repeats": False}
+
+
 @dataclass
 class TokenizerConfig:
     resolution: int = 12  # grid steps per quarter note: 16ths (3) and triplets (4) are exact
@@ -60,15 +64,16 @@ class TokenizerConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "TokenizerConfig":
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        # configs written before the compact notes existed meant full Pitch Velocity Duration notes
-        known.setdefault("drum_durations", True)
-        known.setdefault("elide_repeats", False)
-        return cls(**known)
+        return cls(**{**LEGACY, **known})  # older configs meant full Pitch Velocity Duration notes
 
     def fingerprint(self) -> str:
-        """Hash of everything that changes token ids of a file, styles excepted."""
+        """Hash of everything that changes token ids of a file, styles excepted (settings at
+        their LEGACY values are left out, so older runs and token caches keep their hash)."""
         d = self.to_dict()
         d.pop("styles")
+        for k, v in LEGACY.items():
+            if d[k] == v:
+                d.pop(k)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 

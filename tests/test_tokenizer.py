@@ -270,3 +270,17 @@ def test_real_files_from_music21_round_trip(work, tmp_path):
         assert {(k, p, o) for k, p, o, _, _ in note_set(back)} == expected
         assert len(note_set(back)) == len(expected) > 20
         assert meter_list(back)[0][1:] == meter_list(s)[0][1:]
+
+
+def test_configs_from_before_compact_notes_load_with_full_notes_and_keep_their_hash():
+    import hashlib
+    import json
+
+    old = TokenizerConfig().to_dict()
+    del old["drum_durations"], old["elide_repeats"]
+    cfg = TokenizerConfig.from_dict(old)
+    assert cfg.drum_durations and not cfg.elide_repeats
+    d = dict(old)
+    d.pop("styles")
+    assert cfg.fingerprint() == hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+    assert TokenizerConfig().fingerprint() != cfg.fingerprint()
