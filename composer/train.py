@@ -68,7 +68,8 @@ class TrainConfig:
     arch: str = "transformer"  # "transformer" | "lstm"
     size: str = "small"  # "tiny" | "small" | "base" (see model.PRESETS)
     steps: int | None = None  # optimizer steps; 2000 if neither steps nor epochs is given
-    epochs: float | None = None  # or passes over the train tokens (batch_size * context tokens per step)
+    epochs: float | None = None  # or passes over the train tokens (batch_size * context tokens a step,
+    #                              less the rehearsed share when fine-tuning)
     batch_size: int = 16
     context: int = 1024  # tokens per training window
     lr: float | None = None  # peak learning rate; None: 1e-3, or 3e-4 when fine-tuning
@@ -393,12 +394,6 @@ def train(roots, out_dir, cfg: TrainConfig | None = None, style: str | None = No
 
     peak_lr = cfg.lr if cfg.lr is not None else (FINETUNE_LR if fine_tuning else LR)
     cfg = replace(cfg, lr=peak_lr, context=context, save_every=cfg.save_every or cfg.eval_every)
-    if cfg.steps is not None:
-        total = cfg.steps
-    elif cfg.epochs is not None:
-        total = max(1, math.ceil(cfg.epochs * train_tokens / (cfg.batch_size * context)))
-    else:
-        total = state.get("total_steps", DEFAULT_STEPS) if state is not None else DEFAULT_STEPS
     optimizer = make_optimizer(model, peak_lr, cfg.weight_decay, device)
 
     # ---- 4. data: training windows (augmented) and fixed validation windows
@@ -407,6 +402,13 @@ def train(roots, out_dir, cfg: TrainConfig | None = None, style: str | None = No
     except ValueError:
         raise ComposerError(f"{', '.join(map(str, roots))}: no training files with at least one bar") from None
     sampler = _with_rehearsal(sampler, run, init_run, state, [pieces[i] for i in train_idx], tokenizer, cfg)
+    fresh_per_step = cfg.batch_size * context * (1 - sampler.share if isinstance(sampler, ReplayMix) else 1)
+    if cfg.steps is not None:
+        total = cfg.steps
+    elif cfg.epochs is not None:
+        total = max(1, math.ceil(cfg.epochs * train_tokens / fresh_per_step))
+    else:
+        total = state.get("total_steps", DEFAULT_STEPS) if state is not None else DEFAULT_STEPS
     val_x = val_y = None
     if val_idx:
         try:
@@ -468,7 +470,7 @@ def train(roots, out_dir, cfg: TrainConfig | None = None, style: str | None = No
     write_run_config(run, model.config.to_dict(), tokenizer, summary(step, elapsed_before))
     write_text_atomic(run / METRICS_FILE, "".join(json.dumps(m) + "\n" for m in metrics))
     print(f"{'resuming at' if step else 'training for'} step {step} of {total}, "
-          f"{cfg.batch_size} x {context} tokens per step (~{total * cfg.batch_size * context / max(1, train_tokens):.1f} "
+          f"{cfg.batch_size} x {context} tokens per step (~{total * fresh_per_step / max(1, train_tokens):.1f} "
           f"epochs), peak lr {peak_lr:g}", flush=True)
 
     # ---- 5. the loop
