@@ -101,6 +101,11 @@ class Tokenizer:
             parts.append(np.arange(start, max(start, stop), self.vocab.bar_steps[ts], dtype=np.int64))
         return np.concatenate(parts)
 
+    def _bar_line_at_or_before(self, meters, step: int) -> int:
+        start, ts = max((m for m in meters if m[0] <= step), default=meters[0])
+        bar = int(self.vocab.bar_steps[ts])
+        return start + max(0, step - start) // bar * bar
+
     def _end_step(self, meters, last: int) -> int:
         """First bar line at or after step `last`."""
         start, ts = max((m for m in meters if m[0] <= last), default=meters[0])
@@ -133,8 +138,11 @@ class Tokenizer:
             keep[1:] = np.any(notes[1:, :3] != notes[:-1, :3], axis=1)
             notes = notes[keep]
 
-        # bars run to score.end and past the last onset (notes may ring on beyond the last bar)
-        last = max(int(self._steps(score.end, tpq)), int(notes[:, 0].max()) + 1 if len(notes) else 0)
+        # bars run past the last onset (notes may ring on beyond the last bar line), and to the
+        # last bar line at or before score.end: a file that ends with the release of a note
+        # ringing past its last bar line gets no extra, empty bar
+        last = max(self._bar_line_at_or_before(meters, int(self._steps(score.end, tpq))),
+                   int(notes[:, 0].max()) + 1 if len(notes) else 0)
         end = self._end_step(meters, last)
         meters = [m for m in meters if m[0] < end] or meters[:1]
 

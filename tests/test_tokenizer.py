@@ -284,3 +284,16 @@ def test_configs_from_before_compact_notes_load_with_full_notes_and_keep_their_h
     d.pop("styles")
     assert cfg.fingerprint() == hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
     assert TokenizerConfig().fingerprint() != cfg.fingerprint()
+
+
+def test_a_note_ringing_past_the_last_bar_line_adds_no_bar():
+    # two bars of 4/4; the last note starts on beat 4 of bar 2 and rings a half note past it,
+    # and the file ends where that note is released (as MIDI files written by any DAW do)
+    vel = int(V.velocities[20])
+    notes = np.array([[0, 12, 60, vel], [84, 24, 62, vel]])
+    score = Score(tpq=12, tracks=[Track(0, False, "", notes)], end=108)
+    tokens = TOK.encode(score)
+    assert int((tokens == BAR).sum()) == 2
+    assert note_set(TOK.decode(tokens)) == note_set(score)  # the note keeps its length
+    silent = Score(tpq=12, tracks=[Track(0, False, "", notes[:1])], end=144)  # three bars, two silent
+    assert int((TOK.encode(silent) == BAR).sum()) == 3
