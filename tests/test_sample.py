@@ -56,9 +56,10 @@ def test_constraints_seed_and_guidance(arch):
         len(a[0].tracks) != len(c[0].tracks)
 
 
-def test_sliding_window_keeps_going_past_the_context():
+@pytest.mark.parametrize("n", [1, 2])  # one piece (speculative) and a batch
+def test_sliding_window_keeps_going_past_the_context(n):
     cm = untrained(context=64)
-    seqs = cm.generate_tokens(_opts(style="jazz", bars=12, num_samples=2, seed=1))
+    seqs = cm.generate_tokens(_opts(style="jazz", bars=12, num_samples=n, seed=1))
     for s in seqs:
         assert len(s) > 64
         assert grammar.validate(TOK.vocab, s) == []
@@ -122,9 +123,11 @@ def test_one_piece_is_sampled_speculatively_well_formed_and_reproducibly(monkeyp
     fed = []
     step = cm.model.step
     cm.model.step = lambda idx, cache=None, pos=None: (fed.append(idx.shape[1]), step(idx, cache, pos))[1]
-    kw = dict(style="jazz", bars=4, seed=5, instruments=["piano", "drums"], max_tokens=300)
-    a = cm.generate_tokens(_opts(**kw))[0]
-    b = cm.generate_tokens(_opts(**kw))[0]
-    assert np.array_equal(a, b)
-    assert grammar.validate(TOK.vocab, a) == [] and int((a == BAR).sum()) == 4
-    assert max(fed[1:len(fed) // 2]) > 1  # drafts were checked several at a time
+    for guidance in (1.0, 2.0):  # with guidance, the unconditioned twin row checks the same drafts
+        fed.clear()
+        kw = dict(style="jazz", bars=4, seed=5, instruments=["piano", "drums"], max_tokens=300, guidance=guidance)
+        a = cm.generate_tokens(_opts(**kw))[0]
+        b = cm.generate_tokens(_opts(**kw))[0]
+        assert np.array_equal(a, b)
+        assert grammar.validate(TOK.vocab, a) == [] and int((a == BAR).sum()) == 4
+        assert max(fed[1:len(fed) // 2]) > 1  # drafts were checked several at a time
