@@ -132,7 +132,7 @@ class ComposerModel:
             return [np.array(self._speculative(states[0], seqs[0], opts, rng, limit, guided, device), dtype=np.int32)]
         groups = [Group(list(range(n)))]
         for g in groups:
-            g.prefill(model, seqs, v, guided, device, full=True)
+            g.prefill(model, seqs, v, guided, device)
         done = [False] * n
         while not all(done):
             logits = np.empty((n, len(v)), dtype=np.float32)
@@ -159,7 +159,7 @@ class ComposerModel:
                 else:  # context full: every row continues from its own canonical window
                     for r in g.rows:
                         ng = Group([r])
-                        ng.prefill(model, seqs, v, guided, device, full=False)
+                        ng.prefill(model, seqs, v, guided, device)
                         new_groups.append(ng)
             groups = new_groups
         return [np.array(s, dtype=np.int32) for s in seqs]
@@ -174,7 +174,7 @@ class ComposerModel:
         model, v = self.model, self.tokenizer.vocab
         gd = opts.guidance if guided else None
         g = Group([0])
-        g.prefill(model, [seq], v, guided, device, full=True)
+        g.prefill(model, [seq], v, guided, device)
         logits, draft, base = g.mixed(gd)[0], [], None
         lookup = PromptLookup(k=MAX_DRAFT)
         while True:
@@ -197,7 +197,7 @@ class ComposerModel:
                 return seq
             room = model.room(g.cache)
             if room < 1:  # context full: continue from a canonical window
-                g.prefill(model, [seq], v, guided, device, full=False)
+                g.prefill(model, [seq], v, guided, device)
                 logits, draft, base = g.mixed(gd)[0], [], None
                 continue
             draft = lookup.propose(seq)[:room - 1]
@@ -221,13 +221,14 @@ class Group:
     def __init__(self, rows: list[int]):
         self.rows, self.cache, self.logits = rows, None, None
 
-    def prefill(self, model, seqs, vocab, guided, device, full: bool):
-        if full:
-            batch = np.array([seqs[r] for r in self.rows], dtype=np.int64)
-        else:
-            (r,) = self.rows
-            seq = np.array(seqs[r], dtype=np.int64)
-            batch = _window(seq, vocab, model.max_positions * 3 // 4)[None]
+    def prefill(self, model, seqs, vocab, guided, device):
+        """The rows' sequence into a fresh cache: whole, or, once it no longer fits the context
+        (a long primer, or a piece that filled it), as its canonical window: the header and
+        the most recent whole bars. Several rows are only ever prefilled with one prompt."""
+        seq = np.array(seqs[self.rows[0]], dtype=np.int64)
+        if model.max_positions is not None and len(seq) >= model.max_positions:
+            seq = _window(seq, vocab, model.max_positions * 3 // 4)
+        batch = np.repeat(seq[None], len(self.rows), axis=0)
         if guided:
             uncond = batch.copy()
             uncond[:, 1] = vocab.style_id(None)

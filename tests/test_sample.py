@@ -131,3 +131,17 @@ def test_one_piece_is_sampled_speculatively_well_formed_and_reproducibly(monkeyp
         assert np.array_equal(a, b)
         assert grammar.validate(TOK.vocab, a) == [] and int((a == BAR).sum()) == 4
         assert max(fed[1:len(fed) // 2]) > 1  # drafts were checked several at a time
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_a_primer_longer_than_the_context_continues_from_its_last_bars(n):
+    cm = untrained(context=64)
+    notes = np.array([[i * 120, 120, 60 + i % 12, 80] for i in range(64)])  # 8 bars of eighths: > 64 tokens
+    primer = Score(tpq=480, tracks=[Track(0, False, "Piano", notes)], tempos=np.array([[0, 100.0]]),
+                   time_signatures=np.array([[0, 4, 4]]), end=8 * 1920)
+    assert len(TOK.encode(primer)) > 64
+    outs = cm.generate_batch(style="jazz", bars=2, primer=primer, seed=3, num_samples=n, time_signature=(4, 4))
+    for out in outs:
+        piano = next(t for t in out.tracks if t.key == 0)
+        assert np.array_equal(piano.notes[piano.notes[:, 0] < 8 * 1920], notes)  # the primer, untouched
+        assert out.end == 10 * 1920
