@@ -359,9 +359,11 @@ class MusicModel(nn.Module):
         quarter of the bytes makes sampling ~1.7x faster (bench/generate_bench.py measures it,
         and the change in validation loss). forward(), long prefills and training keep the
         float weights; train() drops the copies. Returns False, changing nothing, for the LSTM, a
-        model off the CPU, or a torch build without int8 CPU kernels."""
+        model off the CPU, or a quantized engine other than x86/fbgemm/oneDNN."""
         if self.config.arch != "transformer" or self.wte.weight.device.type != "cpu":
             return False
+        if torch.backends.quantized.engine not in ("x86", "fbgemm", "onednn"):
+            return False  # qnnpack (ARM builds) ran ~70x slower than float32 at batch 1 on x86 here
         try:
             blocks = [tuple(int8_pack(w) for w in (b.attn.c_attn.weight, b.attn.c_proj.weight,
                                                    b.mlp.c_fc.weight, b.mlp.c_proj.weight))
