@@ -137,7 +137,8 @@ def rope_tables(context: int, head_dim: int, base: float):
 
 
 def apply_rope(x, cos, sin):
-    """x: (B, nh, T, hd); cos/sin: (T, hd) for the absolute positions of x."""
+    """x: (..., hd), e.g. (B, nh, T, hd); cos/sin broadcast against it, e.g. (T, hd), for the
+    absolute positions of x. Computed in float32."""
     x1, x2 = x.float().chunk(2, dim=-1)
     return (x.float() * cos + torch.cat([-x2, x1], dim=-1) * sin).type_as(x)
 
@@ -240,9 +241,8 @@ class TransformerBody(nn.Module):
         tests/test_model.py checks it against forward()."""
         B, T, C = x.shape
         nh = self.config.n_head
-        hd, half = C // nh, C // (2 * nh)
+        hd = C // nh
         cos, sin = (t[pos:pos + T].view(T, 1, 1, hd) for t in self.rope(x.device))
-        low = x.dtype if x.dtype != torch.float32 else None  # RoPE runs in float32, as in apply_rope
         lin = int8_linear if self.int8 else F.linear
         mask = None if T == 1 else torch.ones(T, pos + T, dtype=torch.bool, device=x.device).tril(diagonal=pos)
         x = x.reshape(B * T, C)
@@ -251,10 +251,7 @@ class TransformerBody(nn.Module):
             w_qkv, w_o, w_fc, w_proj = self.int8[i] if self.int8 else (
                 attn.c_attn.weight, attn.c_proj.weight, mlp.c_fc.weight, mlp.c_proj.weight)
             qkv = lin(F.rms_norm(x, (C,), block.ln_1.weight, 1e-6), w_qkv).view(B, T, 3, nh, hd)
-            qk = qkv[:, :, :2].float() if low else qkv[:, :, :2]
-            qk = qk * cos + torch.cat([-qk[..., half:], qk[..., :half]], dim=-1) * sin  # RoPE on q and k
-            if low:
-                qk = qk.to(low)
+            qk = apply_rope(qkv[:, :, :2], cos, sin)  # q and k: (B, T, 2, nh, hd)
             k_cache[:, :, pos:pos + T] = qk[:, :, 1].transpose(1, 2)
             v_cache[:, :, pos:pos + T] = qkv[:, :, 2].transpose(1, 2)
             y = F.scaled_dot_product_attention(qk[:, :, 0].transpose(1, 2), k_cache[:, :, :pos + T],
