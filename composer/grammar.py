@@ -90,13 +90,14 @@ class GrammarState:
         if last == S_DUR:
             return True
         if last == S_VEL:
-            return not self._needs_duration or (self._elide and self.dur >= 0)
+            return not self.needs_duration or (self._elide and self.dur >= 0)
         if last == S_PITCH:  # a later note of the group may inherit both
-            return self._elide and self.vel >= 0 and (self.dur >= 0 or not self._needs_duration)
+            return self._elide and self.vel >= 0 and (self.dur >= 0 or not self.needs_duration)
         return False
 
     @property
-    def _needs_duration(self) -> bool:
+    def needs_duration(self) -> bool:
+        """Notes of the current group carry a Duration (all but drums with compact notes)."""
         return self._drum_dur or self.key != DRUM_KEY
 
     def allowed(self) -> np.ndarray:
@@ -118,7 +119,7 @@ class GrammarState:
                 m[v.velocity:v.duration] = True
                 if self._elide and self.vel >= 0:
                     m[v.velocity + self.vel] = False
-            if (last == S_VEL or (last == S_PITCH and self._elide and self.vel >= 0)) and self._needs_duration:
+            if (last == S_VEL or (last == S_PITCH and self._elide and self.vel >= 0)) and self.needs_duration:
                 m[v.duration:v.style] = True
                 if self._elide and self.dur >= 0:
                     m[v.duration + self.dur] = False
@@ -173,7 +174,7 @@ class GrammarState:
             if t < v.duration:
                 return last == S_PITCH and not (self._elide and t - v.velocity == self.vel)
             return ((last == S_VEL or (last == S_PITCH and self._elide and self.vel >= 0))
-                    and self._needs_duration and not (self._elide and t - v.duration == self.dur))
+                    and self.needs_duration and not (self._elide and t - v.duration == self.dur))
         if last in (S_PITCH, S_VEL):
             if not self.note_done:
                 return False

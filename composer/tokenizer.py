@@ -101,15 +101,18 @@ class Tokenizer:
             parts.append(np.arange(start, max(start, stop), self.vocab.bar_steps[ts], dtype=np.int64))
         return np.concatenate(parts)
 
-    def _bar_line_at_or_before(self, meters, step: int) -> int:
+    def _meter_at(self, meters, step: int) -> tuple[int, int]:
+        """(start step, bar length) of the meter in force at `step`."""
         start, ts = max((m for m in meters if m[0] <= step), default=meters[0])
-        bar = int(self.vocab.bar_steps[ts])
+        return start, int(self.vocab.bar_steps[ts])
+
+    def _bar_line_at_or_before(self, meters, step: int) -> int:
+        start, bar = self._meter_at(meters, step)
         return start + max(0, step - start) // bar * bar
 
     def _end_step(self, meters, last: int) -> int:
         """First bar line at or after step `last`."""
-        start, ts = max((m for m in meters if m[0] <= last), default=meters[0])
-        bar = int(self.vocab.bar_steps[ts])
+        start, bar = self._meter_at(meters, last)
         return start + -(-(last - start) // bar) * bar
 
     def _quantised_columns(self, score: Score):
@@ -262,9 +265,9 @@ class Tokenizer:
             elif v.tempo <= t < v.position:
                 tempos.append((bar_start + max(state.pos, 0), float(v.tempos[t - v.tempo])))
             elif v.pitch <= t < v.velocity:  # velocity and duration as inherited, or filled in next
-                drum = state.key == DRUM_KEY and not self.config.drum_durations
                 notes.append([bar_start + state.pos, state.key, t - v.pitch,
-                              drum_length if drum else int(v.durations[state.dur]), int(v.velocities[state.vel])])
+                              int(v.durations[state.dur]) if state.needs_duration else drum_length,
+                              int(v.velocities[state.vel])])
             elif v.velocity <= t < v.duration:
                 notes[-1][4] = int(v.velocities[t - v.velocity])
             elif v.duration <= t < v.style:
