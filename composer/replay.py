@@ -49,6 +49,17 @@ def sample_windows(pieces: list[Piece], vocab: Vocab, length: int, per_style: in
     return out
 
 
+def stack_windows(first: np.ndarray | None, then: np.ndarray) -> np.ndarray:
+    """Rows of `first` (e.g. inherited windows; None for none) then `then`, PAD-filled to the
+    longer of the two lengths."""
+    if first is None:
+        return then
+    out = np.full((len(first) + len(then), max(first.shape[1], then.shape[1])), PAD, dtype=np.int64)
+    out[:len(first), :first.shape[1]] = first
+    out[len(first):, :then.shape[1]] = then
+    return out
+
+
 def save_replay(run_dir, windows: np.ndarray, inherited: int, fingerprint: str) -> None:
     from safetensors.numpy import save_file
 

@@ -54,7 +54,7 @@ from .corpus import load_index, tokenize_corpus
 from .dataset import WindowSampler, index_piece, split_by_file
 from .errors import ComposerError
 from .model import ModelConfig, build_model, load_model, save_weights
-from .replay import ReplayMix, load_replay, sample_windows, save_replay
+from .replay import ReplayMix, load_replay, sample_windows, save_replay, stack_windows
 from .tokenizer import Tokenizer
 from .vocab import PAD, UNKNOWN_STYLE, TokenizerConfig
 
@@ -582,20 +582,11 @@ def _with_rehearsal(sampler, run: Path, init_run, state, train_pieces, tokenizer
         inherited = load_replay(init_run, fingerprint) if init_run is not None else None
         base = inherited[0] if inherited else None
         mine = sample_windows(train_pieces, tokenizer.vocab, sampler.context + 1, seed=cfg.seed)
-        save_replay(run, _stack(base, mine), 0 if base is None else len(base), fingerprint)
+        save_replay(run, stack_windows(base, mine), 0 if base is None else len(base), fingerprint)
     if base is None or not len(base) or cfg.replay <= 0:
         return sampler
     print(f"rehearsing {len(base)} windows of the base model's styles ({cfg.replay:.0%} of each batch)", flush=True)
     return ReplayMix(sampler, base, cfg.replay, tokenizer.vocab.style)
-
-
-def _stack(a, b):
-    if a is None:
-        return b
-    out = np.zeros((len(a) + len(b), max(a.shape[1], b.shape[1])), dtype=np.int64)  # PAD-filled
-    out[:len(a), :a.shape[1]] = a
-    out[len(a):, :b.shape[1]] = b
-    return out
 
 
 def _tokenizer_of(run: Path) -> Tokenizer:
