@@ -6,6 +6,7 @@ need no model never import torch, so they start fast.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -212,8 +213,9 @@ def _time_signature(text):
 @click.option("--temperature", type=click.FloatRange(min=0.01), default=1.0, show_default=True)
 @click.option("--top-k", type=click.IntRange(0), default=0, show_default=True, help="0 = off.")
 @click.option("--top-p", type=click.FloatRange(0.01, 1.0), default=0.95, show_default=True)
-@click.option("--guidance", type=click.FloatRange(0.0, 20.0), default=1.0, show_default=True,
-              help="Classifier-free guidance: > 1 makes the style stronger.")
+@click.option("--guidance", type=click.FloatRange(0.0, 20.0), default=None,
+              help="Classifier-free guidance: > 1 makes the style stronger, 1 is off "
+                   "[default: the model's choice for the style, see 'compose styles'].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed + same model = same file.")
 @click.option("--num-samples", type=click.IntRange(1, 256), default=1, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="cpu", show_default=True)
@@ -265,7 +267,9 @@ def styles(model_path):
     sources = config.get("style_sources", {})
     for name in config.get("styles", []):
         files = counts.get(name, {}).get("files")
-        detail = "; ".join(x for x in (f"{files} pieces" if files else "", sources.get(name, "")) if x)
+        g = config.get("guidance", {}).get(name)
+        detail = "; ".join(x for x in (f"{files} pieces" if files else "", sources.get(name, ""),
+                                       f"guidance {g:g}" if g and g != 1 else "") if x)
         click.echo(f"{name:<12} {detail}".rstrip())
 
 
@@ -307,7 +311,23 @@ def evaluate(generated_dir, reference_dir, style, model_path, cache_dir, json_pa
 
 
 def main():
-    cli.main()
+    """The console entry point. A command that imported torch ends with os._exit once its output
+    is flushed: the interpreter's teardown of torch's modules takes ~0.4 s and does nothing for
+    us (every file is already written atomically and closed)."""
+    try:
+        cli.main()
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    if not isinstance(code, int):  # sys.exit("message") or sys.exit(None)
+        if code is not None:
+            print(code, file=sys.stderr)
+        code = 0 if code is None else 1
+    if "torch" in sys.modules:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

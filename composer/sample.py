@@ -47,7 +47,7 @@ class SamplingOptions:
     temperature: float = 1.0
     top_k: int = 0
     top_p: float = 1.0
-    guidance: float = 1.0
+    guidance: float | None = None  # None: the model's recommendation for the style (1.0 if none)
     seed: int = 0
     num_samples: int = 1
     max_tokens: int = field(default=0)  # safety cap; 0 = 200 tokens a bar
@@ -62,6 +62,11 @@ class ComposerModel:
     @property
     def styles(self) -> list[str]:
         return list(self.tokenizer.config.styles)
+
+    def guidance_for(self, style: str | None) -> float:
+        """The classifier-free guidance this model recommends for `style`: config.json's
+        "guidance" map, written by scripts/ship_model.py from the evaluation (1.0: none)."""
+        return float(self.config.get("guidance", {}).get(style, 1.0)) if style is not None else 1.0
 
     def generate(self, **options) -> Score:
         """One piece (see SamplingOptions for the options)."""
@@ -124,12 +129,13 @@ class ComposerModel:
                 if not s.feed(t):
                     raise ComposerError("the primer does not fit the model's grammar")
         seqs = [list(prompt) for _ in range(n)]
-        guided = opts.guidance != 1.0 and opts.style is not None
-        gd = opts.guidance if guided else None
+        guidance = self.guidance_for(opts.style) if opts.guidance is None else opts.guidance
+        guided = guidance != 1.0 and opts.style is not None
+        gd = guidance if guided else None
         rng = np.random.default_rng(opts.seed)
         limit = _Limit(v, opts.max_tokens or len(prompt) + 200 * opts.bars)
         if n == 1 and model.config.arch == "transformer":
-            return [np.array(self._speculative(states[0], seqs[0], opts, rng, limit, guided, device), dtype=np.int32)]
+            return [np.array(self._speculative(states[0], seqs[0], opts, rng, limit, gd), dtype=np.int32)]
         groups = [Group(list(range(n)))]
         for g in groups:
             g.prefill(model, seqs, v, guided, device)
@@ -164,7 +170,7 @@ class ComposerModel:
             groups = new_groups
         return [np.array(s, dtype=np.int32) for s in seqs]
 
-    def _speculative(self, state, seq: list[int], opts, rng, limit, guided: bool, device) -> list[int]:
+    def _speculative(self, state, seq: list[int], opts, rng, limit, gd: float | None) -> list[int]:
         """One piece, by speculative sampling with PromptLookup drafts: each model step feeds
         the last sampled token plus up to MAX_DRAFT drafted ones, and the drafts are checked
         in order against the distributions that step computed. A draft d is kept with
@@ -172,7 +178,7 @@ class ComposerModel:
         miss the token is drawn from p without d. That is exactly sampling from p token by
         token (speculative sampling with a point-mass draft), in fewer model steps."""
         model, v = self.model, self.tokenizer.vocab
-        gd = opts.guidance if guided else None
+        guided, device = gd is not None, next(model.parameters()).device
         g = Group([0])
         g.prefill(model, [seq], v, guided, device)
         logits, draft, base = g.mixed(gd)[0], [], None

@@ -3,7 +3,7 @@
 
     python scripts/build_corpus.py --out /work/corpus [--shared-data DIR] [--heldout DIR]
         [--styles jazz,latin,blues,pop,classical,folk,chorale] [--max-per-source N]
-        [--style-tokens 800000] [--workers 2] [--seed 0] [--overwrite]
+        [--style-tokens 800000] [--workers 2] [--seed 0] [--overwrite] [--keep-heldout MANIFEST]
 
 Writes `OUT/<style>/<source>/<name>.mid` (what `compose train OUT` reads: the first sub-folder
 is the style), `OUT/MANIFEST.csv` and `OUT/SUMMARY.md`, and a disjoint held-out set (about 5%
@@ -11,7 +11,8 @@ of each style's compositions) in `HELDOUT/<style>/<source>/` with its own MANIFE
 
 Sources (see composer/corpora/): music21's corpus (Bach chorales, folk tunes, string
 quartets), SHARED/mutopia, SHARED/pop909 and SHARED/improvisor leadsheets rendered with MMA
-(`apt-get install mma`). SHARED is only read.
+(`apt-get install mma`), half of them with a SHARED/groove (Groove MIDI) drummer's take in place
+of MMA's drums. SHARED is only read.
 
 Reproducible: every choice (job order, tempos, grooves, instruments, held-out split, balancing)
 is seeded by --seed and the piece's identity, and each source is cut at the shortest prefix of
@@ -43,7 +44,9 @@ from composer.corpora import balance, improvisor, music21_sources, mutopia, pop9
 from composer.corpora.common import Job, Piece, Skip, stable_hash  # noqa: E402
 
 STYLES = ("jazz", "latin", "blues", "pop", "classical", "folk", "chorale")
-STYLE_WEIGHT = {"jazz": 1.5}  # jazz is the model's headline style and has the most material
+# jazz is the model's headline style and has the most material; pop909's 809 songs are more
+# varied than 800k tokens (~110 songs) show
+STYLE_WEIGHT = {"jazz": 1.5, "pop": 1.5}
 IMPROVISOR_VARIANTS = {"jazz": 1, "latin": 3, "blues": 4}  # renditions per leadsheet (budget permitting)
 MAX_PIECE_TOKENS = 32000
 MIN_PIECE_TOKENS = 48
@@ -77,7 +80,8 @@ LICENCES = {
                "credit the Mutopia Project and each typesetter)",
     "pop909": "MIT, POP909 (Wang et al., ISMIR 2020, Music X Lab)",
     "improvisor": "GPL-2, Impro-Visor leadsheets (Robert Keller et al.); arrangements rendered with "
-                  "MMA - Musical MIDI Accompaniment (Bob van der Poel, GPL-2)",
+                  "MMA - Musical MIDI Accompaniment (Bob van der Poel, GPL-2); drums in about half of them "
+                  "from the Groove MIDI Dataset (CC BY 4.0, Gillick et al. 2019, Magenta)",
 }
 
 
@@ -379,7 +383,9 @@ def write_summary(path: Path, train: list[dict], held: list[dict], runs: list[So
         "- pop: POP909 MELODY -> 73 Flute; BRIDGE + PIANO -> one 0 Acoustic Grand Piano track.",
         "- jazz / latin / blues: MMA grooves (jazz: SwingWalk, Swing1Walk, JazzCombo, MellowJazz, SlowJazz, "
         "Ballad, JazzWaltz...; latin: BossaNova*, Samba*, LatinWaltz; blues: Blues, BluesTriple, SlowBlues, "
-        "FastBlues, ShuffleBoggie...), drums on channel 10, bass -> 32 (33 in electric blues grooves), "
+        "FastBlues, ShuffleBoggie...), drums on channel 10 (in about half the renditions a Groove MIDI "
+        "drummer's take of a matching style: jazz / jazz-swing, brazilian bossa / samba, blues / rock "
+        "shuffle, looped by whole bars), bass -> 32 (33 in electric blues grooves), "
         "piano comping -> 0, guitar -> 26 (24 nylon in latin), pads -> 48; leadsheet melody on its own "
         "track (66/56/65/11 jazz, 73/66/65/11 latin, 66/65/56/22 blues).", "",
         "## Licences to credit", "", *[f"- **{s}**: {LICENCES.get(s, '?')}" for s in sources], "",
@@ -405,10 +411,14 @@ def main(argv=None) -> int:
     ap.add_argument("--styles", default=",".join(STYLES), help="comma-separated styles to build")
     ap.add_argument("--max-per-source", type=int, default=None, help="at most N jobs per source")
     ap.add_argument("--style-tokens", type=int, default=800_000,
-                    help="token budget per style (jazz gets 1.5x); sources stop once reached")
+                    help="token budget per style (jazz and pop get 1.5x); sources stop once reached")
     ap.add_argument("--cap-factor", type=float, default=2.5,
                     help="drop training pieces of styles above this x the median style's tokens")
     ap.add_argument("--heldout-fraction", type=float, default=0.05)
+    ap.add_argument("--keep-heldout", type=Path, default=None, metavar="MANIFEST",
+                    help="hold out exactly the compositions of an earlier build's held-out MANIFEST.csv "
+                         "(rebuilding for a model continued from one trained on that build: its "
+                         "held-out pieces stay unseen, and no piece it trained on is held out)")
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--overwrite", action="store_true", help="replace OUT and HELDOUT if they exist")
@@ -476,7 +486,11 @@ def main(argv=None) -> int:
     by_style = defaultdict(list)
     for p in pieces:
         by_style[p["style"]].append((p["group"], 1 if p["variant"] == 0 else 0))
-    held_groups = balance.heldout_groups(by_style, args.heldout_fraction, args.seed)
+    if args.keep_heldout:
+        with open(args.keep_heldout, newline="", encoding="utf-8") as f:
+            held_groups = {row["group"] for row in csv.DictReader(f)}
+    else:
+        held_groups = balance.heldout_groups(by_style, args.heldout_fraction, args.seed)
     held = [p for p in pieces if p["group"] in held_groups and p["variant"] == 0]
     for p in pieces:
         if p["group"] in held_groups and p["variant"] != 0:

@@ -1,7 +1,7 @@
 """Measure a model the way the README's model card does, and print the card's table.
 
     python scripts/evaluate_model.py --model default --heldout /work/corpus_heldout \
-        --train /work/corpus --out /tmp/eval [--n 10] [--bars 16] [--guidance 1.5]
+        --train /work/corpus --out /tmp/eval [--n 10] [--bars 16] [--guidance G]
 
 1. Generates --n pieces of --bars bars per style into OUT/generated/<style>/.
 2. Compares them with the held-out real pieces (never seen in training): metrics, overlapping
@@ -29,7 +29,8 @@ from composer.evaluate import evaluate_dirs  # noqa: E402
 DISTS = ("pitch_class", "interval", "ioi", "duration")
 
 
-def generate(model_path: str, styles: list[str], out: Path, n: int, bars: int, guidance: float, seed: int) -> float:
+def generate(model_path: str, styles: list[str], out: Path, n: int, bars: int, guidance: float | None,
+             seed: int) -> float:
     from composer.sample import load_model
 
     model = load_model(None if model_path == "default" else model_path)
@@ -39,7 +40,8 @@ def generate(model_path: str, styles: list[str], out: Path, n: int, bars: int, g
                                       top_p=0.95)
         for i, score in enumerate(scores, 1):
             model.save(score, out / style / f"out_{i:02d}.mid", title=f"composer {style}")
-        print(f"generated {n} x {bars} bars of {style}", flush=True)
+        g = model.guidance_for(style) if guidance is None else guidance
+        print(f"generated {n} x {bars} bars of {style} (guidance {g:g})", flush=True)
     return time.perf_counter() - t0
 
 
@@ -77,7 +79,8 @@ def main():
     ap.add_argument("--n", type=int, default=10)
     ap.add_argument("--n-train", type=int, default=30)
     ap.add_argument("--bars", type=int, default=16)
-    ap.add_argument("--guidance", type=float, default=1.5)
+    ap.add_argument("--guidance", type=float, default=None,
+                    help="for every style (default: the model's own per style, as compose generate)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
 
@@ -90,7 +93,7 @@ def main():
                          out_json=args.out / "ceiling.json")
     cv = gen["classifier"] or {}
     print(f"\n{len(styles)} styles x {args.n} pieces of {args.bars} bars in {seconds:.0f} s "
-          f"(guidance {args.guidance}); classifier trained on {sum(1 for _ in discover([args.heldout]).files)} "
+          f"(guidance {'per style, the model’s own' if args.guidance is None else args.guidance}); classifier trained on {sum(1 for _ in discover([args.heldout]).files)} "
           f"held-out pieces, cross-validated accuracy {cv.get('cv_accuracy', float('nan')):.0%}\n")
     print("| style | generated: classified as the style | OA pitch class | OA interval | OA IOI | OA duration "
           "| held-out real vs training: OA pitch class | OA interval | OA IOI | OA duration |")

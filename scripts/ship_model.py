@@ -1,10 +1,12 @@
 """Copy a trained run into data/ as the bundled model (what `compose generate` uses by default).
 
-    python scripts/ship_model.py RUN_DIR [--data data]
+    python scripts/ship_model.py RUN_DIR [--data data] [--guidance pop=1.5,jazz=1.0]
 
 Copies the weights, config (plus one line per style on where its music came from, for
 `compose styles`), the replay sample that fine-tunes rehearse, and the loss curve and
 metrics for the model card. Refuses a run without a replay sample or over the 25 MB budget.
+--guidance records the classifier-free guidance `compose generate` uses per style when the
+user gives none (choose it with scripts/evaluate_model.py; styles not named get 1.0, off).
 """
 
 from __future__ import annotations
@@ -21,12 +23,15 @@ from composer.atomic import write_text_atomic  # noqa: E402
 
 # what `compose styles` prints beside each style: the recipe in composer/corpora builds these
 STYLE_SOURCES = {
-    "blues": "Impro-Visor blues leadsheets arranged with MMA blues/shuffle grooves (GPL-2)",
+    "blues": "Impro-Visor blues leadsheets arranged with MMA blues/shuffle grooves (GPL-2), "
+             "half with Groove MIDI shuffle drummers (CC BY 4.0)",
     "chorale": "Bach chorales from music21's corpus, SATB on violin/viola/cello/contrabass",
     "classical": "Beethoven/Mozart/Haydn quartets (music21) and Mutopia keyboard and chamber pieces",
     "folk": "O'Neill's 1850, Ryan's Mammoth Collection and Essen folk songs (music21)",
-    "jazz": "Impro-Visor leadsheets and solos arranged with MMA swing/ballad/waltz grooves (GPL-2)",
-    "latin": "Impro-Visor latin/bossa/samba leadsheets arranged with MMA grooves (GPL-2)",
+    "jazz": "Impro-Visor leadsheets and solos arranged with MMA swing/ballad/waltz grooves (GPL-2), "
+            "half with Groove MIDI jazz drummers (CC BY 4.0)",
+    "latin": "Impro-Visor latin/bossa/samba leadsheets arranged with MMA grooves (GPL-2), "
+             "some with Groove MIDI bossa/samba drummers (CC BY 4.0)",
     "pop": "POP909 songs: flute melody over piano accompaniment (MIT)",
 }
 FILES = ("model.safetensors", "replay.safetensors", "loss.png", "metrics.jsonl")
@@ -37,6 +42,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", type=Path)
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parent.parent / "data")
+    ap.add_argument("--guidance", default="", help="style=G,... (default guidance per style)")
     args = ap.parse_args()
     missing = [f for f in (*FILES, "config.json") if not (args.run / f).exists()]
     if missing:
@@ -46,6 +52,11 @@ def main():
         sys.exit(f"{args.run}: {size / 2**20:.1f} MB is over the {BUDGET / 2**20:.0f} MB budget of data/")
     config = json.loads((args.run / "config.json").read_text())
     config["style_sources"] = {s: STYLE_SOURCES.get(s, "") for s in config["styles"]}
+    guidance = dict(item.split("=") for item in args.guidance.split(",") if item)
+    unknown = set(guidance) - set(config["styles"])
+    if unknown:
+        sys.exit(f"--guidance: {', '.join(sorted(unknown))} not among the run's styles")
+    config["guidance"] = {s: float(g) for s, g in guidance.items()}
     for f in FILES:
         tmp = args.data / f".{f}.tmp"
         shutil.copyfile(args.run / f, tmp)

@@ -189,9 +189,9 @@ def test_choose_rendition_is_seeded_and_in_range():
         for v in range(4):
             a = im.choose_rendition(s, cls, v, 0, "k")
             assert a == im.choose_rendition(s, cls, v, 0, "k")
-            groove, tempo = a
-            fam = [f for f, gs in im.GROOVES.items() if groove in gs]
-            assert any(im.TEMPO_RANGE[f][0] <= tempo <= im.TEMPO_RANGE[f][1] for f in fam)
+            groove, tempo, family = a
+            assert groove in im.GROOVES[family]
+            assert im.TEMPO_RANGE[family][0] <= tempo <= im.TEMPO_RANGE[family][1]
     latin = {im.choose_rendition(s, "latin", v, 0, "k")[0] for v in range(2)}
     assert latin & set(im.GROOVES["bossa"]) and latin & set(im.GROOVES["samba"])
 
@@ -426,3 +426,71 @@ def test_script_refuses_repository_output():
     bc = _script()
     with pytest.raises(SystemExit):
         bc.main(["--out", str(Path(bc.__file__).resolve().parents[1] / "corpus_here")])
+
+
+# ============================================================================ Groove MIDI drums
+
+
+def _groove_folder(tmp_path, bars=6):
+    """A Groove-MIDI-like folder: one swing beat of `bars` 4/4 bars (a TD-11 hi-hat 22 on every
+    beat, kick on 1, snare on beat b of bar b), a fill and a 2-bar beat that must be ignored."""
+    from composer.midi_io import write_midi
+
+    rows = []
+    for b in range(bars):
+        for beat in range(4):
+            rows.append((b * 1920 + beat * 480, 60, 22, 70 + b))
+        rows.append((b * 1920, 120, 36, 100))
+        rows.append((b * 1920 + (b % 4) * 480 + 320, 60, 38, 50))
+    beat = Score(tpq=480, tracks=[Track(0, True, "Drums", np.array(sorted(rows), dtype=np.int64))])
+    (tmp_path / "d1").mkdir()
+    for name in ("swing.mid", "fill.mid", "short.mid"):
+        write_midi(beat, tmp_path / "d1" / name)
+    (tmp_path / "info.csv").write_text(
+        "drummer,session,id,style,bpm,beat_type,time_signature,midi_filename,audio_filename,duration,split\n"
+        f"d1,d1/s1,d1/s1/1,jazz/swing,120,beat,4-4,d1/swing.mid,x.wav,{bars * 2.0},train\n"
+        "d1,d1/s1,d1/s1/2,jazz/swing,120,fill,4-4,d1/fill.mid,x.wav,12.0,train\n"
+        "d1,d1/s1,d1/s1/3,jazz/swing,120,beat,4-4,d1/short.mid,x.wav,4.0,train\n")
+    return tmp_path
+
+
+def test_groove_index_keeps_long_beats_of_used_styles(tmp_path):
+    from composer.corpora import groove
+
+    takes = groove.index(str(_groove_folder(tmp_path)))
+    assert [t.path for t in takes] == ["d1/swing.mid"]
+    assert groove.candidates(takes, "swing", (4, 4)) == list(takes)
+    assert groove.candidates(takes, "swing", (3, 4)) == [] and groove.candidates(takes, "bossa", (4, 4)) == []
+
+
+def test_groove_drums_loop_whole_bars_onto_the_arrangement_grid(tmp_path):
+    from composer.corpora import groove
+    from composer.corpora.common import rng_for
+
+    folder = _groove_folder(tmp_path, bars=6)
+    track, note = groove.drums_for(folder, "swing", (4, 4), 130, 10, 96, rng_for("t"))
+    assert track.is_drum and track.name == "Drums" and "jazz/swing" in note
+    n = track.notes
+    bar = n[:, 0] // 384  # 96 ticks a quarter
+    assert sorted(set(bar.tolist())) == list(range(10))  # every one of the 10 bars, nothing after
+    assert 22 not in n[:, 2] and (n[:, 2] == 42).sum() == 40  # TD-11 hi-hat as GM closed hi-hat
+    # the velocity of the hi-hats tells which source bar each bar is: consecutive, wrapping 5 -> 0
+    src = [int(n[(bar == b) & (n[:, 2] == 42), 3][0]) - 70 for b in range(10)]
+    start = int(note.split("from bar ")[1].rstrip(")")) - 1
+    assert src == [(start + i) % 6 for i in range(10)]
+    snares = n[n[:, 2] == 38]
+    assert ((snares[:, 0] % 384) == ((snares[:, 0] // 384 + start) % 6 % 4) * 96 + 64).all()
+    again, _ = groove.drums_for(folder, "swing", (4, 4), 130, 10, 96, rng_for("t"))
+    assert again.notes.tolist() == n.tolist()
+    assert groove.drums_for(folder, "latin-waltz", (3, 4), 130, 10, 96, rng_for("t")) is None
+
+
+@pytest.mark.skipif(shutil.which("mma") is None, reason="mma is not installed")
+def test_render_with_groove_midi_drums(tmp_path):
+    folder = _groove_folder(tmp_path)
+    s = im.parse_leadsheet(LEADSHEET)
+    score, note = im.render(s, "jazz", "SwingWalk", 140, seed=0, key="t", drums=(str(folder), "swing"))
+    drums = [t for t in score.tracks if t.is_drum]
+    assert len(drums) == 1 and "Groove MIDI d1/swing" in note
+    assert 36 in drums[0].notes[:, 2] and drums[0].notes[:, 0].max() < score.end
+    assert [t.program for t in score.tracks if not t.is_drum]  # MMA's bass and comping stay

@@ -56,6 +56,17 @@ def test_constraints_seed_and_guidance(arch):
         len(a[0].tracks) != len(c[0].tracks)
 
 
+@pytest.mark.parametrize("n", [1, 2])
+def test_guidance_defaults_to_the_models_choice_per_style(n):
+    cm = untrained()
+    cm.config = {"guidance": {"pop": 2.5}}
+    assert (cm.guidance_for("pop"), cm.guidance_for("jazz"), cm.guidance_for(None)) == (2.5, 1.0, 1.0)
+    kw = dict(bars=2, seed=3, num_samples=n, max_tokens=80)
+    tokens = lambda **o: [s.tolist() for s in cm.generate_tokens(_opts(**kw, **o))]  # noqa: E731
+    assert tokens(style="pop") == tokens(style="pop", guidance=2.5) != tokens(style="pop", guidance=1.0)
+    assert tokens(style="jazz") == tokens(style="jazz", guidance=1.0)
+
+
 @pytest.mark.parametrize("n", [1, 2])  # one piece (speculative) and a batch
 def test_sliding_window_keeps_going_past_the_context(n):
     cm = untrained(context=64)

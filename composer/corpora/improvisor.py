@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from composer.corpora import groove as groove_drums
 from composer.corpora.common import Job, Piece, Skip, norm_title, rng_for, slug, stable_hash
 from composer.score import Score, Track
 
@@ -44,6 +45,7 @@ FOLDERS = ("imaginary-book", "changes", "melodies", "solos", "transcriptions", "
            "reharmonizations", "insights", "misc")  # not tests/, exercises/, basslines/, style-samples/
 MAX_CHORUSES = 4
 MMA_TIMEOUT = 60
+GROOVE_MIDI_SHARE = 0.5  # renditions whose drums come from a Groove MIDI take (where one fits)
 
 
 # ============================================================================ s-expressions
@@ -465,8 +467,8 @@ TEMPO_RANGE = {"swing": (110, 240), "swing-fast": (200, 280), "ballad": (50, 92)
 MELODY_PROGRAMS = {"jazz": [66, 56, 65, 11], "latin": [73, 66, 65, 11], "blues": [66, 65, 56, 22]}
 
 
-def choose_rendition(sheet: Leadsheet, cls: str, variant: int, seed: int, key: str) -> tuple[str, float]:
-    """(groove, tempo) for rendition `variant` of a leadsheet of class `cls`."""
+def choose_rendition(sheet: Leadsheet, cls: str, variant: int, seed: int, key: str) -> tuple[str, float, str]:
+    """(groove, tempo, groove family) for rendition `variant` of a leadsheet of class `cls`."""
     rng = rng_for(seed, key, variant, "rendition")
     tempo = float(sheet.tempo or 120)
     if variant:
@@ -490,7 +492,7 @@ def choose_rendition(sheet: Leadsheet, cls: str, variant: int, seed: int, key: s
         tempo = float(rng.uniform(lo, hi)) if variant else min(max(tempo, lo), hi)
     grooves = GROOVES[family]
     groove = grooves[(stable_hash(seed, key) + variant) % len(grooves)]
-    return groove, round(tempo)
+    return groove, round(tempo), family
 
 
 # ============================================================================ MMA
@@ -640,8 +642,12 @@ def choruses_for(sheet: Leadsheet) -> int:
     return short
 
 
-def render(sheet: Leadsheet, style: str, groove: str, tempo: float, seed: int = 0, key: str = "") -> tuple[Score, str]:
-    """The full arrangement of a leadsheet: MMA backing plus the melody track."""
+def render(sheet: Leadsheet, style: str, groove: str, tempo: float, seed: int = 0, key: str = "",
+           drums: tuple[str, str] | None = None) -> tuple[Score, str]:
+    """The full arrangement of a leadsheet: MMA backing plus the melody track.
+
+    drums=(groove_midi_folder, family): a Groove MIDI drummer's take of that groove family
+    replaces MMA's drums (see corpora/groove.py), where one fits."""
     from composer.midi_io import read_midi
 
     choruses = choruses_for(sheet)
@@ -653,6 +659,12 @@ def render(sheet: Leadsheet, style: str, groove: str, tempo: float, seed: int = 
     changes = arrange(score, style, groove)
     used = {t.program for t in score.tracks if not t.is_drum}
     notes = [f"groove {groove}", f"tempo {tempo:g}", f"{choruses} chorus{'es' if choruses > 1 else ''}"]
+    if drums is not None:
+        real = groove_drums.drums_for(drums[0], drums[1], sheet.meter, tempo, len(sheet.bars) * choruses,
+                                      score.tpq, rng_for(seed, key, "groove-drums"))
+        if real is not None:
+            score.tracks = [t for t in score.tracks if not t.is_drum] + [real[0]]
+            notes.append(real[1])
     if sheet.has_melody():
         options = list(MELODY_PROGRAMS[style])
         rng = rng_for(seed, key, "melody-program")
@@ -707,10 +719,13 @@ def jobs(shared_data, variants: dict[str, int] | None = None) -> tuple[list[Job]
     """Jobs for every leadsheet, `variants[style]` renditions each (default 1), variant-major order.
 
     Variant 0 of every tune comes before variant 1 of any, so a builder that stops at a token
-    budget has covered all tunes once before repeating one.
+    budget has covered all tunes once before repeating one. With SHARED/groove present, about
+    GROOVE_MIDI_SHARE of the renditions get a Groove MIDI drummer instead of MMA's drums.
     """
     variants = variants or {}
     found, skips = scan(shared_data)
+    groove_dir = Path(shared_data) / "groove"
+    groove_midi = str(groove_dir) if (groove_dir / "info.csv").is_file() else None
     out = []
     for v in range(max([1, *variants.values()])):
         for f in found:
@@ -718,7 +733,7 @@ def jobs(shared_data, variants: dict[str, int] | None = None) -> tuple[list[Job]
                 group = f"improvisor:{norm_title(f['title']) or f['rel']}"
                 out.append(Job(SOURCE, f["style"], f"improvisor:{f['rel']}#{v}",
                                {"path": f["path"], "rel": f["rel"], "class": f["class"], "variant": v,
-                                "melody": f["melody"]},
+                                "melody": f["melody"], "groove_midi": groove_midi},
                                group=group))
     return out, skips
 
@@ -729,13 +744,15 @@ def build(job: Job, seed: int = 0) -> list[Piece | Skip]:
     a = job.args
     try:
         sheet = parse_leadsheet(Path(a["path"]).read_text(encoding="utf-8", errors="replace"))
-        groove, tempo = choose_rendition(sheet, a["class"], a["variant"], seed, a["rel"])
-        score, note = render(sheet, job.style, groove, tempo, seed=seed, key=job.key)
+        groove, tempo, family = choose_rendition(sheet, a["class"], a["variant"], seed, a["rel"])
+        real_drums = a.get("groove_midi") and rng_for(seed, job.key, "real-drums").random() < GROOVE_MIDI_SHARE
+        score, note = render(sheet, job.style, groove, tempo, seed=seed, key=job.key,
+                             drums=(a["groove_midi"], family) if real_drums else None)
     except Exception as e:  # noqa: BLE001
         return [Skip(job.key, getattr(e, "reason", None) or str(e) or type(e).__name__)]
     name = slug(Path(a["rel"]).with_suffix("").as_posix().replace("/", "_"))
     if a["variant"]:
         name += f"_v{a['variant']}"
     original = f"improvisor/leadsheets/{a['rel']} ({sheet.title})"
-    return [Piece(job.style, SOURCE, name, score, original, LICENCE, job.group,
-                  f"{a['class']}; {note}")]
+    licence = LICENCE + ("; drums: " + groove_drums.LICENCE if "Groove MIDI" in note else "")
+    return [Piece(job.style, SOURCE, name, score, original, licence, job.group, f"{a['class']}; {note}")]
