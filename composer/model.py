@@ -11,15 +11,12 @@
     save_weights(model, "model.safetensors")       # no pickle anywhere
     model = load_model("model.safetensors")        # config comes from the file's metadata
 
-Sliding window. The transformer knows `config.context` positions; the LSTM has no
-limit (`model.room(cache)` is then infinite). When `model.room(cache)` is smaller
-than the number of tokens about to be fed, call `model.refill(seq, header_len)`:
-it keeps the first `header_len` tokens of the full sequence plus the most recent
-ones and prefills that window into a fresh cache. This is exact: the logits are the
-ones a fresh run over the window gives. Shifting the cached RoPE keys instead would
-not be, because the kept tokens' keys in deeper layers were computed while attending
-to the tokens being dropped. By default a refill leaves a quarter of the context
-free, so it happens once per context // 4 generated tokens.
+Context. The transformer knows `config.context` positions; the LSTM has no limit
+(`model.room(cache)` is then infinite). A sequence that outgrows the context continues from
+a fresh prefill of a shorter window of it: the sampler (composer/sample.py) uses the header
+and the most recent whole bars, the same windows training sees (dataset.window_at). Shifting
+the cached RoPE keys instead would not be exact, because the kept tokens' keys in deeper
+layers were computed while attending to the tokens being dropped.
 """
 
 from __future__ import annotations
@@ -225,7 +222,7 @@ class TransformerBody(nn.Module):
         T = x.shape[1]
         if pos + T > self.config.context:
             raise ValueError(f"positions {pos}..{pos + T - 1} exceed the model context of "
-                             f"{self.config.context}; slide the window with model.refill()")
+                             f"{self.config.context}; continue from a fresh prefill of a shorter window")
         if T <= DECODE_MAX_TOKENS and state is not None and not self.training:
             return self.decode(x, state, pos), state
         cos, sin = (t[pos:pos + T] for t in self.rope(x.device))
@@ -431,17 +428,6 @@ class MusicModel(nn.Module):
         cache.length = length
         return cache
 
-    def refill(self, seq, header_len: int = 0, keep: int | None = None):
-        """Prefill a fresh cache from a window of the full sequence seq (B, L).
-
-        The window is seq[:, :header_len] + the last (keep - header_len) tokens, or all of seq when it
-        fits in `keep`. keep defaults to 3/4 of the context (transformer) / all of seq (LSTM).
-        Returns (logits for the window (B, W, V), cache); logits[:, -1] predicts the token after seq.
-        """
-        if keep is None:
-            keep = seq.shape[1] if self.max_positions is None else self.max_positions * 3 // 4
-        return self.step(window(seq, header_len, keep))
-
     # ---- fine-tuning
 
     @torch.no_grad()
@@ -461,15 +447,6 @@ class MusicModel(nn.Module):
         self.wte, self._head_int8 = wte, None
         self.config = replace(self.config, vocab_size=new_vocab_size)
         return self
-
-
-def window(seq, header_len: int, keep: int):
-    """seq (B, L) -> header + most recent tokens, at most `keep` tokens in all."""
-    if not 0 <= header_len < keep:
-        raise ValueError(f"header of {header_len} tokens leaves no room in a window of {keep}")
-    if seq.shape[1] <= keep:
-        return seq
-    return torch.cat([seq[:, :header_len], seq[:, seq.shape[1] - (keep - header_len):]], dim=1)
 
 
 def build_model(config: ModelConfig) -> MusicModel:

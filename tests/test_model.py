@@ -6,7 +6,7 @@ import torch
 
 from composer.errors import ComposerError
 from composer.model import (ARCHS, PRESETS, Cache, ModelConfig, build_model, load_model, load_weights,
-                            read_config, save_weights, window)
+                            read_config, save_weights)
 
 V = 96
 
@@ -119,26 +119,6 @@ def test_transformer_crop_rewinds():
     torch.testing.assert_close(logits, full[:, 5:6], atol=1e-4, rtol=1e-4)
     with pytest.raises(ValueError):
         tiny("lstm").cache_crop(tiny("lstm").step(seq)[1], 3)
-
-
-def test_sliding_window_refill_keeps_header_and_is_exact():
-    model = tiny("transformer", context=32).eval()
-    seq = tokens(2, 50)
-    w = window(seq, header_len=4, keep=24)
-    assert w.shape == (2, 24)
-    assert torch.equal(w[:, :4], seq[:, :4]) and torch.equal(w[:, 4:], seq[:, -20:])
-    assert torch.equal(window(seq[:, :10], 4, 24), seq[:, :10])
-    logits, cache = model.refill(seq, header_len=4)  # default keep = 3/4 context = 24
-    assert cache.length == 24 and model.room(cache) == 8
-    nxt = tokens(2, 1, seed=9)
-    step_logits, cache = model.step(nxt, cache)
-    with torch.no_grad():
-        full, _ = model(torch.cat([w, nxt], dim=1))
-    torch.testing.assert_close(logits, full[:, :24], atol=1e-4, rtol=1e-4)
-    torch.testing.assert_close(step_logits, full[:, 24:], atol=1e-4, rtol=1e-4)
-    # the LSTM has no window: a refill is a prefill of the whole sequence
-    lstm = tiny("lstm").eval()
-    assert lstm.refill(seq, header_len=4)[1].length == 50
 
 
 @pytest.mark.parametrize("arch", ARCHS)
