@@ -59,9 +59,20 @@ def read_run_config(run: Path) -> dict:
         raise ComposerError(f"{run / CONFIG_FILE}: unreadable model config ({e})") from None
 
 
-def write_run_config(run: Path, model_config: dict, tokenizer: Tokenizer, summary: dict) -> None:
+# per-style notes a run keeps from the run it was fine-tuned from (and across --resume)
+INHERITED = ("guidance", "style_sources")
+
+
+def inherited(config: dict) -> dict:
+    """The INHERITED entries of a run config, for the runs that continue it."""
+    return {k: config[k] for k in INHERITED if k in config}
+
+
+def write_run_config(run: Path, model_config: dict, tokenizer: Tokenizer, summary: dict,
+                     extra: dict | None = None) -> None:
     config = {"format": "composer-run", "version": 1, "model": model_config,
-              "tokenizer": tokenizer.to_dict(), "styles": tokenizer.config.styles, "summary": summary}
+              "tokenizer": tokenizer.to_dict(), "styles": tokenizer.config.styles, "summary": summary,
+              **(extra or {})}
     write_text_atomic(run / CONFIG_FILE, json.dumps(config, indent=1))
 
 

@@ -49,7 +49,7 @@ import torch
 import torch.nn.functional as F
 
 from .atomic import atomic_path, write_text_atomic
-from .checkpoint import MODEL_FILE, load_run, read_run_config, resolve_run, write_run_config
+from .checkpoint import MODEL_FILE, inherited, load_run, read_run_config, resolve_run, write_run_config
 from .corpus import load_index, tokenize_corpus
 from .dataset import WindowSampler, index_piece, split_by_file
 from .errors import ComposerError
@@ -308,16 +308,18 @@ def train(roots, out_dir, cfg: TrainConfig | None = None, style: str | None = No
         state = read_state(run)
         cfg = resumed_config(cfg, state["config"])
         base_tok = _tokenizer_of(run)
+        extra = inherited(read_run_config(run))
     else:
         if run.exists() and not run.is_dir():
             raise ComposerError(f"{run}: exists and is not a folder")
         if any((run / f).exists() for f in (MODEL_FILE, LAST_FILE, STATE_FILE)):
             raise ComposerError(f"{run}: already holds a trained model (use --resume to continue, or a new --out)")
-        base_tok = Tokenizer()
+        base_tok, extra = Tokenizer(), {}
         if init_from is not None:
             init_run = resolve_run(init_from)
             base_tok = _tokenizer_of(init_run)
-            init_summary = read_run_config(init_run).get("summary") or {}
+            init_config = read_run_config(init_run)
+            init_summary, extra = init_config.get("summary") or {}, inherited(init_config)
     run.mkdir(parents=True, exist_ok=True)
     init_name = state.get("init_from") if state else (str(init_from) if init_from is not None else None)
     fine_tuning = init_name is not None
@@ -455,7 +457,7 @@ def train(roots, out_dir, cfg: TrainConfig | None = None, style: str | None = No
         save_weights(model, run / LAST_FILE)
         with atomic_path(run / OPTIMIZER_FILE) as tmp:
             torch.save({**marks, "optimizer": optimizer.state_dict()}, tmp)
-        write_run_config(run, model.config.to_dict(), tokenizer, summary(at_step, elapsed))
+        write_run_config(run, model.config.to_dict(), tokenizer, summary(at_step, elapsed), extra)
         write_text_atomic(run / STATE_FILE, json.dumps(
             {"format": "composer-train-state", "version": 1, **marks, "total_steps": total, "arch": arch,
              "size": size, "init_from": init_name, "val_files": val_files, "config": asdict(cfg)}, indent=1))
@@ -467,7 +469,7 @@ def train(roots, out_dir, cfg: TrainConfig | None = None, style: str | None = No
         print(f"{run}: already trained for {step} of {total} steps (pass --steps to train longer)")
         return {**summary(step, elapsed_before), "run_dir": str(run), "interrupted": False,
                 "final_train_loss": None, "final_val_loss": _jsonable(best_val)}
-    write_run_config(run, model.config.to_dict(), tokenizer, summary(step, elapsed_before))
+    write_run_config(run, model.config.to_dict(), tokenizer, summary(step, elapsed_before), extra)
     write_text_atomic(run / METRICS_FILE, "".join(json.dumps(m) + "\n" for m in metrics))
     print(f"{'resuming at' if step else 'training for'} step {step} of {total}, "
           f"{cfg.batch_size} x {context} tokens per step (~{total * fresh_per_step / max(1, train_tokens):.1f} "

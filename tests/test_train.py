@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -228,11 +229,15 @@ def test_fine_tune_adds_a_style_and_keeps_the_old_ids(reference, corpus, tmp_pat
         write_midi(chord_piece(i), new / "chords" / f"c{i}.mid")
     (new / "scales").mkdir()
     write_midi(scale_piece(9), new / "scales" / "s9.mid")
-    old_model, old_tok, _ = checkpoint.load_run(reference[0])
+    base = tmp_path / "base"  # the reference run, with a recommended guidance for one style
+    shutil.copytree(reference[0], base)
+    base_config = json.loads((base / "config.json").read_text())
+    (base / "config.json").write_text(json.dumps({**base_config, "guidance": {"scales": 1.7}}))
+    old_model, old_tok, _ = checkpoint.load_run(base)
     run = tmp_path / "tuned"
-    summary = train([new], run, TrainConfig(**{**CONFIG, "steps": 6, "eval_every": 3}), init_from=reference[0],
+    summary = train([new], run, TrainConfig(**{**CONFIG, "steps": 6, "eval_every": 3}), init_from=base,
                     progress=False)
-    assert summary["init_from"] == str(reference[0])
+    assert summary["init_from"] == str(base)
     assert summary["train_config"]["lr"] == 3e-4
     model, tok, config = checkpoint.load_run(run)
     assert tok.config.styles == ["grooves", "scales", "chords"]
@@ -240,6 +245,7 @@ def test_fine_tune_adds_a_style_and_keeps_the_old_ids(reference, corpus, tmp_pat
         assert tok.vocab.style_id(s) == old_tok.vocab.style_id(s)
     assert model.config.vocab_size == len(old_tok) + 1 == old_model.config.vocab_size + 1
     assert config["summary"]["corpus"]["styles"].keys() == {"chords", "scales"}
+    assert config["guidance"] == {"scales": 1.7}  # kept for the inherited style; the new one gets 1.0
 
 
 def test_fine_tune_rehearses_the_base_styles(reference, corpus, tmp_path):
