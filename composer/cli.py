@@ -207,7 +207,8 @@ def _time_signature(text):
 @click.option("--bars", type=click.IntRange(1, 512), default=16, show_default=True)
 @click.option("--tempo", type=click.FloatRange(20, 400), default=None, help="Beats per minute (default: the model's choice).")
 @click.option("--time-signature", "time_signature", default=None, help="e.g. 4/4, 3/4, 6/8 (default: the model's choice).")
-@click.option("--instruments", default=None, help="Comma-separated names or GM numbers, e.g. piano,bass,drums.")
+@click.option("--instruments", default=None,
+              help="Comma-separated names or GM numbers, e.g. piano,bass,drums [default: any the style's corpus plays].")
 @click.option("--primer", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="A MIDI (or MusicXML/ABC) sketch to continue; its notes are kept unchanged.")
 @click.option("--temperature", type=click.FloatRange(min=0.01), default=1.0, show_default=True)

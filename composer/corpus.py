@@ -4,6 +4,7 @@
     summary = tokenize_corpus(["data/corpus"], "cache", tok, workers=8)
     print(summary.format())
     index = load_index("cache")                           # tokens memory-mapped on demand
+    style_instruments(index)                              # {"pop": [0, 73], ...}
 
 Layout of a corpus: `root/<style>/**/piece.mid` (the first sub-folder names the style), or a
 flat folder plus `style=` for all of it. Files are encoded with no style (`Style_?`); the index
@@ -270,6 +271,19 @@ class CorpusIndex:
         """(CorpusFile, memory-mapped tokens) for every file, in index order."""
         for i, f in enumerate(self.files):
             yield f, self.open_tokens(i)
+
+
+def style_instruments(index: CorpusIndex) -> dict[str, list[int]]:
+    """Per style, the track keys (GM programs 0-127, 128 for drums) its files play. A model
+    stores this in its config, and `compose generate --style S` keeps to S's instruments
+    unless --instruments asks for others: pop stays flute and piano, chorales four strings."""
+    v = index.tokenizer.vocab
+    found: dict[str, set[int]] = {}
+    for f, tokens in index.iter_tokens():
+        if f.style is not None:
+            programs = np.unique(tokens[(tokens >= v.program) & (tokens < v.pitch)]) - v.program
+            found.setdefault(f.style, set()).update(int(k) for k in programs)
+    return {style: sorted(keys) for style, keys in sorted(found.items())}
 
 
 def load_index(cache_dir) -> CorpusIndex:

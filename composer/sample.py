@@ -7,7 +7,8 @@
 Each step: logits for the last token (classifier-free guidance mixes a row conditioned on the
 style with one conditioned on `Style_?`: uncond + g * (cond - uncond)), temperature, top-k,
 top-p, then the grammar's mask (only tokens that keep the sequence well-formed, only the
-requested instruments, exactly the requested number of bars), then one draw from a seeded
+requested instruments, or else the instruments the style's training corpus plays, exactly the
+requested number of bars), then one draw from a seeded
 numpy Generator. The prompt (header, or a primer's tokens) is prefilled in one pass; when a
 sequence outgrows the model's context it continues from a canonical window: header with the
 meter and tempo in force, then the most recent whole bars.
@@ -42,7 +43,7 @@ class SamplingOptions:
     bars: int = 16
     tempo: float | None = None  # bpm; None lets the model choose
     time_signature: tuple[int, int] | None = None  # None lets the model choose
-    instruments: list | None = None  # names or GM numbers; None = any
+    instruments: list | None = None  # names or GM numbers; None = the style's (config "style_instruments")
     primer: Score | None = None
     temperature: float = 1.0
     top_k: int = 0
@@ -104,9 +105,13 @@ class ComposerModel:
     def constraints(self, opts: SamplingOptions, primer_bars: int) -> grammar.Constraints:
         programs = None
         if opts.instruments:
-            programs = sorted({k for i in opts.instruments for k in instrument_keys(i)})
+            programs = {k for i in opts.instruments for k in instrument_keys(i)}
+        elif opts.style is not None and opts.style in self.config.get("style_instruments", {}):
+            programs = set(self.config["style_instruments"][opts.style])  # what the style's corpus plays
+        if programs is not None:
             if opts.primer is not None:
-                programs = sorted(set(programs) | {t.key for t in opts.primer.tracks})
+                programs |= {t.key for t in opts.primer.tracks}
+            programs = sorted(programs)
         total = primer_bars + opts.bars
         return grammar.Constraints(programs=programs, max_bars=total, min_bars=total,
                                    meter_changes=opts.time_signature is None,

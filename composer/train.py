@@ -50,7 +50,7 @@ import torch.nn.functional as F
 
 from .atomic import atomic_path, write_text_atomic
 from .checkpoint import MODEL_FILE, inherited, load_run, read_run_config, resolve_run, write_run_config
-from .corpus import load_index, tokenize_corpus
+from .corpus import load_index, style_instruments, tokenize_corpus
 from .dataset import WindowSampler, index_piece, split_by_file
 from .errors import ComposerError
 from .model import ModelConfig, build_model, load_model, save_weights
@@ -347,6 +347,10 @@ def train(roots, out_dir, cfg: TrainConfig | None = None, style: str | None = No
     else:
         tokenizer = Tokenizer(TokenizerConfig(styles=styles))
     vocab = tokenizer.vocab
+    instruments = {**extra.get("style_instruments", {})}
+    for name, keys in style_instruments(index).items():  # a style the base knew keeps its instruments too
+        instruments[name] = sorted(set(instruments.get(name, [])) | set(keys))
+    extra = {**extra, "style_instruments": instruments}
 
     # ---- 2. pieces, split by file (the resumed split is the saved one)
     pieces = [index_piece(index.open_tokens(i), vocab.style_id(f.style), vocab) for i, f in enumerate(index.files)]

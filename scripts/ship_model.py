@@ -57,6 +57,9 @@ def main():
     if unknown:
         sys.exit(f"--guidance: {', '.join(sorted(unknown))} not among the run's styles")
     config["guidance"] = {s: float(g) for s, g in guidance.items()}
+    if "style_instruments" not in config:  # runs trained before composer recorded them
+        from composer.corpus import load_index, style_instruments
+        config["style_instruments"] = style_instruments(load_index(args.run / "cache"))
     for f in FILES:
         tmp = args.data / f".{f}.tmp"
         shutil.copyfile(args.run / f, tmp)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from composer import corpus
-from composer.corpus import discover, load_index, tokenize_corpus
+from composer.corpus import discover, load_index, style_instruments, tokenize_corpus
 from composer.errors import ComposerError
 from composer.load import load_score
 from composer.midi_io import midi_bytes, write_midi
@@ -160,6 +160,15 @@ def test_cached_tokens_equal_encode_of_load_score(styled, tmp_path, tok):
         np.testing.assert_array_equal(ids, expected)
         assert f.n_tokens == len(expected) and f.n_notes == 8 and f.seconds > 0
         assert tok.vocab.style_name(ids[1]) is None  # encoded with no style
+
+
+def test_style_instruments_are_the_track_keys_each_style_plays(styled, tmp_path, tok):
+    band = tiny_score(7)
+    band.tracks += [Track(program=33, notes=band.tracks[0].notes - [0, 0, 24, 0]),
+                    Track(program=0, is_drum=True, notes=band.tracks[0].notes * [1, 1, 0, 1] + [0, 0, 36, 0])]
+    write_midi(band, styled / "jazz" / "band.mid")
+    run(styled, tmp_path / "cache", tok)
+    assert style_instruments(load_index(tmp_path / "cache")) == {"jazz": [0, 33, 128], "pop": [0]}
 
 
 def test_two_workers_give_the_same_index_as_one(styled, tmp_path, tok):

@@ -67,6 +67,17 @@ def test_guidance_defaults_to_the_models_choice_per_style(n):
     assert tokens(style="jazz") == tokens(style="jazz", guidance=1.0)
 
 
+def test_a_style_keeps_to_its_corpus_instruments_unless_told_otherwise():
+    cm = untrained()
+    kw = dict(style="pop", bars=2, num_samples=6, max_tokens=80)
+    free = {t.key for s in cm.generate_batch(**kw) for t in s.tracks}
+    assert len(free) > 2  # an untrained model picks all sorts of instruments
+    cm.config = {"style_instruments": {"pop": [0, 73]}}
+    assert {t.key for s in cm.generate_batch(**kw) for t in s.tracks} <= {0, 73}
+    assert {t.key for s in cm.generate_batch(**kw, instruments=["drums"]) for t in s.tracks} == {DRUM_KEY}
+    assert len({t.key for s in cm.generate_batch(**{**kw, "style": "jazz"}) for t in s.tracks}) > 2
+
+
 @pytest.mark.parametrize("n", [1, 2])  # one piece (speculative) and a batch
 def test_sliding_window_keeps_going_past_the_context(n):
     cm = untrained(context=64)

@@ -246,6 +246,8 @@ def test_fine_tune_adds_a_style_and_keeps_the_old_ids(reference, corpus, tmp_pat
     assert model.config.vocab_size == len(old_tok) + 1 == old_model.config.vocab_size + 1
     assert config["summary"]["corpus"]["styles"].keys() == {"chords", "scales"}
     assert config["guidance"] == {"scales": 1.7}  # kept for the inherited style; the new one gets 1.0
+    assert config["style_instruments"]["chords"] == [48]  # from the new corpus; the base's styles kept
+    assert config["style_instruments"].keys() == {"grooves", "scales", "chords"}
 
 
 def test_fine_tune_rehearses_the_base_styles(reference, corpus, tmp_path):
