@@ -124,7 +124,7 @@ def int8_section(cm, model_path):
     from composer.replay import load_replay
     from composer.checkpoint import resolve_run
 
-    q = ComposerModel(copy.deepcopy(cm.model), cm.tokenizer)
+    q = ComposerModel(copy.deepcopy(cm.model), cm.tokenizer, cm.config)
     if not q.model.quantize_for_decoding():
         print("\n3. int8 decoding: not available in this torch build")
         return
@@ -139,6 +139,18 @@ def int8_section(cm, model_path):
             times[name] = dt / len(seq)
             print(f"{name:>8} {style or '-':>8} {dt:8.2f} {len(seq):7d} {1e3 * dt / len(seq):9.2f}")
         print(f"{'':>8} {'':>8} int8 is {times['float32'] / times['int8']:.2f}x faster a token")
+    keep = cm.model.config.context * 3 // 4  # a context refill: the sampler's canonical window
+    x = torch.randint(4, len(cm.tokenizer.vocab), (1, keep))
+    refill = {}
+    with torch.inference_mode():
+        for name, m in (("float32", cm.model), ("int8", q.model)):
+            m.step(x)
+            t0 = time.perf_counter()
+            for _ in range(10):
+                m.step(x)
+            refill[name] = (time.perf_counter() - t0) / 10
+    print(f"a {keep}-token context refill: float32 {1e3 * refill['float32']:.1f} ms, int8 {1e3 * refill['int8']:.1f} ms "
+          f"({refill['float32'] / refill['int8']:.2f}x)")
     replay = load_replay(resolve_run(model_path), cm.tokenizer.config.fingerprint()) if model_path else None
     if replay is None:
         return

@@ -35,7 +35,7 @@ from composer.atomic import atomic_path
 from composer.errors import ComposerError
 
 ARCHS = ("transformer", "lstm")
-DECODE_MAX_TOKENS = 16  # steps of up to this many tokens a row take the lean decode path
+DECODE_MAX_TOKENS = 16  # steps of up to this many tokens a row take the lean decode path (any step with int8)
 
 # Named sizes. Parameter counts at vocab_size=512 (embedding included, tied head):
 #   tiny  transformer 0.46M, lstm 0.45M   (tests)
@@ -223,7 +223,7 @@ class TransformerBody(nn.Module):
         if pos + T > self.config.context:
             raise ValueError(f"positions {pos}..{pos + T - 1} exceed the model context of "
                              f"{self.config.context}; continue from a fresh prefill of a shorter window")
-        if T <= DECODE_MAX_TOKENS and state is not None and not self.training:
+        if state is not None and not self.training and (T <= DECODE_MAX_TOKENS or self.int8):
             return self.decode(x, state, pos), state
         cos, sin = (t[pos:pos + T] for t in self.rope(x.device))
         for i, block in enumerate(self.blocks):
@@ -341,18 +341,19 @@ class MusicModel(nn.Module):
         x, state = self.body(x, state, pos)
         x = self.norm(x)
         B, T, C = x.shape
-        if self._head_int8 is not None and T <= DECODE_MAX_TOKENS and state is not None:
+        if self._head_int8 is not None and state is not None:
             return int8_linear(x.reshape(B * T, C), self._head_int8).view(B, T, -1), state
         return F.linear(x, self.wte.weight), state
 
     # ---- int8 decoding on a CPU
 
     def quantize_for_decoding(self) -> bool:
-        """Decode (step() with up to DECODE_MAX_TOKENS tokens a row) with int8 copies of the linear
-        weights and the head: a decoding step on a CPU streams every weight from memory, and a
-        quarter of the bytes makes sampling ~1.7x faster (bench/generate_bench.py measures it,
-        and the change in validation loss). forward(), long prefills and training keep the
-        float weights; train() drops the copies. Returns False, changing nothing, for the LSTM, a
+        """Decode (every step(): single tokens, drafts, and the prefills of prompts and context
+        refills) with int8 copies of the linear weights and the head: a decoding step on a CPU
+        streams every weight from memory, and a quarter of the bytes makes sampling ~1.7x
+        faster, a 384-token refill ~1.5x (bench/generate_bench.py measures it, and the change
+        in validation loss). forward() and training keep the float weights; train() drops
+        the copies. Returns False, changing nothing, for the LSTM, a
         model off the CPU, or a quantized engine other than x86/fbgemm/oneDNN."""
         if self.config.arch != "transformer" or self.wte.weight.device.type != "cpu":
             return False

@@ -236,6 +236,9 @@ def test_int8_decoding_stays_close_to_float_and_never_leaks_into_training():
     err = (stepped - full).abs().max().item()
     assert 0 < err < 0.1 * full.std().item()  # int8 really ran, and stayed close
     assert (stepped.argmax(-1) == full.argmax(-1)).float().mean() > 0.95
+    prefilled, cache = model.step(seq)  # a long prefill (a context refill) takes the int8 path too
+    err = (prefilled - full).abs().max().item()
+    assert cache.length == 40 and 0 < err < 0.1 * full.std().item()
     torch.testing.assert_close(model(seq)[0], full)  # forward (training, prefill) keeps float weights
     model.train()
     assert model.body.int8 is None and model._head_int8 is None
