@@ -92,8 +92,9 @@ def main():
                                                        args.seed),
                          out_json=args.out / "ceiling.json")
     cv = gen["classifier"] or {}
+    guidance = "the model's own per style" if args.guidance is None else args.guidance
     print(f"\n{len(styles)} styles x {args.n} pieces of {args.bars} bars in {seconds:.0f} s "
-          f"(guidance {'per style, the model’s own' if args.guidance is None else args.guidance}); classifier trained on {sum(1 for _ in discover([args.heldout]).files)} "
+          f"(guidance {guidance}); classifier trained on {sum(1 for _ in discover([args.heldout]).files)} "
           f"held-out pieces, cross-validated accuracy {cv.get('cv_accuracy', float('nan')):.0%}\n")
     print("| style | generated: classified as the style | OA pitch class | OA interval | OA IOI | OA duration "
           "| held-out real vs training: OA pitch class | OA interval | OA IOI | OA duration |")

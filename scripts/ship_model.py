@@ -6,7 +6,8 @@ Copies the weights, config (plus one line per style on where its music came from
 `compose styles`), the replay sample that fine-tunes rehearse, and the loss curve and
 metrics for the model card. Refuses a run without a replay sample or over the 25 MB budget.
 --guidance records the classifier-free guidance `compose generate` uses per style when the
-user gives none (choose it with scripts/evaluate_model.py; styles not named get 1.0, off).
+user gives none (choose it with scripts/evaluate_model.py); it adds to the run's own (a
+fine-tune inherits its base's), and styles named nowhere get 1.0, off.
 """
 
 from __future__ import annotations
@@ -52,11 +53,14 @@ def main():
         sys.exit(f"{args.run}: {size / 2**20:.1f} MB is over the {BUDGET / 2**20:.0f} MB budget of data/")
     config = json.loads((args.run / "config.json").read_text())
     config["style_sources"] = {s: STYLE_SOURCES.get(s, "") for s in config["styles"]}
-    guidance = dict(item.split("=") for item in args.guidance.split(",") if item)
+    try:
+        guidance = {s: float(g) for s, g in (item.split("=") for item in args.guidance.split(",") if item)}
+    except ValueError:
+        sys.exit(f"--guidance {args.guidance!r}: expected style=G,... (e.g. pop=1.5)")
     unknown = set(guidance) - set(config["styles"])
     if unknown:
         sys.exit(f"--guidance: {', '.join(sorted(unknown))} not among the run's styles")
-    config["guidance"] = {s: float(g) for s, g in guidance.items()}
+    config["guidance"] = {**config.get("guidance", {}), **guidance}  # a fine-tune's inherited values stay
     if "style_instruments" not in config:  # runs trained before composer recorded them
         from composer.corpus import load_index, style_instruments
         config["style_instruments"] = style_instruments(load_index(args.run / "cache"))
