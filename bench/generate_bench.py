@@ -8,8 +8,9 @@
 2. The real sampler (grammar mask, guidance off/on) writing 16 bars for piano, bass and drums:
    seconds, tokens/s, notes/s, batch 1 and 8. With no --model (or an untrained model) the
    model is a randomly initialised `small` transformer. Sections 1 and 2 use float32 weights.
-3. (CPU) int8 decoding weights, as `load_model` uses on a CPU, against float32: ms per token
-   of the sampler, and the next-token NLL of both on the run's replay windows.
+3. (CPU) the numpy decoder that `load_model` uses on a CPU against the torch model (sections 1
+   and 2): load time in a fresh interpreter (torch's import included), ms per token of the
+   sampler, a context refill, and the next-token NLL of both on the run's replay windows.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
@@ -65,7 +66,7 @@ def main():
 
     if args.model:
         from composer.sample import load_model
-        cm = load_model(args.model, device=args.device, int8=False)
+        cm = load_model(args.model, device=args.device, backend="torch")
         styles = cm.styles
     else:
         torch.manual_seed(0)
@@ -73,7 +74,7 @@ def main():
         model = build_model(ModelConfig.preset("small", vocab_size=len(tok), context=max(1024, args.tokens)))
         cm = ComposerModel(model.to(args.device), tok)
         styles = ["jazz"]
-    model = cm.model.eval()
+    model = cm.model.model  # the torch MusicModel behind the sampler's TorchDecoder
     print(f"model: {model.config.arch}, {model.num_params() / 1e6:.1f}M parameters, context {model.config.context}, "
           f"device {args.device}, {torch.get_num_threads()} threads")
 
@@ -100,64 +101,80 @@ def main():
         print(f"{batch:5d} {guidance:8.1f} {dt:8.2f} {tokens / dt:9.0f} {notes / dt:8.0f} {tokens / batch:13.0f}")
 
     if args.device == "cpu":
-        int8_section(cm, args.model)
+        numpy_section(cm, args.model)
 
 
-def stepwise_nll(model, windows: torch.Tensor) -> float:
+def stepwise_nll(decoder, windows: np.ndarray) -> float:
     """Mean next-token NLL (nats) over the non-PAD targets, decoding one token at a time."""
     total, count = 0.0, 0
-    with torch.inference_mode():
-        logits, cache = model.step(windows[:, :1])
-        for t in range(1, windows.shape[1]):
-            target = windows[:, t]
-            keep = target != 0
-            total += F.cross_entropy(logits[:, -1][keep], target[keep], reduction="sum").item()
-            count += int(keep.sum())
-            logits, cache = model.step(windows[:, t:t + 1], cache)
+    logits, cache = decoder.step(windows[:, :1])
+    for t in range(1, windows.shape[1]):
+        target = windows[:, t]
+        keep = target != 0
+        z = logits[:, -1].astype(np.float64)
+        logp = z - z.max(-1, keepdims=True)
+        logp -= np.log(np.exp(logp).sum(-1, keepdims=True))
+        total -= logp[keep, target[keep]].sum()
+        count += int(keep.sum())
+        logits, cache = decoder.step(windows[:, t:t + 1], cache)
     return total / max(count, 1)
 
 
-def int8_section(cm, model_path):
-    """int8 decoding weights (what load_model does on a CPU) against float32: speed and fidelity."""
-    import copy
+def load_seconds(model_path, backend: str) -> float:
+    """Seconds from a fresh interpreter to a loaded model (imports included), best of 3."""
+    import subprocess
 
-    from composer.replay import load_replay
+    code = ("import time; t = time.perf_counter(); from composer.sample import load_model; "
+            f"load_model({model_path!r}, backend={backend!r}); print(time.perf_counter() - t)")
+    root = str(Path(__file__).resolve().parent.parent)
+    return min(float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                                    cwd=root).stdout) for _ in range(3))
+
+
+def numpy_section(cm, model_path):
+    """The numpy decoder (what load_model uses on a CPU) against torch: speed and fidelity."""
+    import tempfile
+
     from composer.checkpoint import resolve_run
+    from composer.model import save_weights
+    from composer.numpy_model import NumpyTransformer
+    from composer.replay import load_replay
 
-    q = ComposerModel(copy.deepcopy(cm.model), cm.tokenizer, cm.config)
-    if not q.model.quantize_for_decoding():
-        print("\n3. int8 decoding: not available in this torch build")
+    if cm.model.config.arch != "transformer":
         return
-    print("\n3. int8 decoding weights against float32: the sampler, 16 bars, the model's choice of instruments")
-    print(f"{'weights':>8} {'style':>8} {'seconds':>8} {'tokens':>7} {'ms/token':>9}")
+    with tempfile.TemporaryDirectory() as tmp:
+        save_weights(cm.model.model, Path(tmp) / "m.safetensors")
+        nm = ComposerModel(NumpyTransformer.load(Path(tmp) / "m.safetensors"), cm.tokenizer, cm.config)
+    print("\n3. the numpy decoder against torch: the sampler, 16 bars, the model's choice of instruments")
+    if model_path:
+        t_np, t_torch = load_seconds(model_path, "auto"), load_seconds(model_path, "torch")
+        print(f"import + load in a fresh interpreter: numpy {t_np:.2f} s, torch {t_torch:.2f} s")
+    print(f"{'decoder':>8} {'style':>8} {'seconds':>8} {'tokens':>7} {'ms/token':>9}")
     for style in cm.styles[:3] if cm.styles else [None]:
         times = {}
-        for name, m in (("float32", cm), ("int8", q)):
+        for name, m in (("torch", cm), ("numpy", nm)):
             t0 = time.perf_counter()
             (seq,) = m.generate_tokens(SamplingOptions(style=style, bars=16, seed=0, top_p=0.95))
             dt = time.perf_counter() - t0
             times[name] = dt / len(seq)
             print(f"{name:>8} {style or '-':>8} {dt:8.2f} {len(seq):7d} {1e3 * dt / len(seq):9.2f}")
-        print(f"{'':>8} {'':>8} int8 is {times['float32'] / times['int8']:.2f}x faster a token")
+        print(f"{'':>8} {'':>8} numpy is {times['torch'] / times['numpy']:.2f}x faster a token")
     keep = cm.model.config.context * 3 // 4  # a context refill: the sampler's canonical window
-    x = torch.randint(4, len(cm.tokenizer.vocab), (1, keep))
+    x = np.random.default_rng(0).integers(4, len(cm.tokenizer.vocab), size=(1, keep))
     refill = {}
-    with torch.inference_mode():
-        for name, m in (("float32", cm.model), ("int8", q.model)):
+    for name, m in (("torch", cm.model), ("numpy", nm.model)):
+        m.step(x)
+        t0 = time.perf_counter()
+        for _ in range(10):
             m.step(x)
-            t0 = time.perf_counter()
-            for _ in range(10):
-                m.step(x)
-            refill[name] = (time.perf_counter() - t0) / 10
-    print(f"a {keep}-token context refill: float32 {1e3 * refill['float32']:.1f} ms, int8 {1e3 * refill['int8']:.1f} ms "
-          f"({refill['float32'] / refill['int8']:.2f}x)")
+        refill[name] = (time.perf_counter() - t0) / 10
+    print(f"a {keep}-token context refill: torch {1e3 * refill['torch']:.1f} ms, numpy {1e3 * refill['numpy']:.1f} ms")
     replay = load_replay(resolve_run(model_path), cm.tokenizer.config.fingerprint()) if model_path else None
     if replay is None:
         return
-    windows = torch.from_numpy(replay[0][::max(1, len(replay[0]) // 16)][:16, :257])  # 16 windows, all styles
-    a, b = stepwise_nll(cm.model, windows), stepwise_nll(q.model, windows)
-    print(f"next-token NLL on {len(windows)} replay windows: float32 {a:.4f}, int8 {b:.4f} nats/token "
-          f"({100 * (b - a) / a:+.2f}%)")
+    windows = replay[0][::max(1, len(replay[0]) // 16)][:16, :257].astype(np.int64)  # 16 windows, all styles
+    a, b = stepwise_nll(cm.model, windows), stepwise_nll(nm.model, windows)
+    print(f"next-token NLL on {len(windows)} replay windows: torch {a:.5f}, numpy {b:.5f} nats/token")
 
 
 if __name__ == "__main__":

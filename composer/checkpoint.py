@@ -76,18 +76,27 @@ def write_run_config(run: Path, model_config: dict, tokenizer: Tokenizer, summar
     write_text_atomic(run / CONFIG_FILE, json.dumps(config, indent=1))
 
 
-def load_run(path, device: str = "cpu"):
-    """(model in eval mode, tokenizer, config dict) of a run directory or the bundled model."""
-    from .model import load_model  # torch is imported only here
-
+def open_run(path) -> tuple[Path, Tokenizer, dict]:
+    """(run directory, tokenizer, config dict) of a run directory or the bundled model."""
     run = resolve_run(path)
     config = read_run_config(run)
     try:
         tokenizer = Tokenizer.from_dict(config["tokenizer"])
     except (KeyError, ValueError, TypeError) as e:
         raise ComposerError(f"{run / CONFIG_FILE}: bad tokenizer config ({e})") from None
+    return run, tokenizer, config
+
+
+def check_vocab(run: Path, vocab_size: int, tokenizer: Tokenizer) -> None:
+    if vocab_size != len(tokenizer):
+        raise ComposerError(f"{run}: model vocabulary ({vocab_size}) does not match its tokenizer ({len(tokenizer)})")
+
+
+def load_run(path, device: str = "cpu"):
+    """(torch model in eval mode, tokenizer, config dict) of a run directory or the bundled model."""
+    from .model import load_model  # torch is imported only here
+
+    run, tokenizer, config = open_run(path)
     model = load_model(run / MODEL_FILE, device=device)
-    if model.config.vocab_size != len(tokenizer):
-        raise ComposerError(f"{run}: model vocabulary ({model.config.vocab_size}) does not match "
-                            f"its tokenizer ({len(tokenizer)})")
+    check_vocab(run, model.config.vocab_size, tokenizer)
     return model, tokenizer, config

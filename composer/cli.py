@@ -155,6 +155,8 @@ def tokenize(corpus, cache_dir: Path, style, workers, quiet):
               help="Fine-tune a trained model (or the bundled one); new styles are added to it.")
 @click.option("--replay", type=click.FloatRange(0, 1, max_open=True), default=0.5, show_default=True,
               help="With --from: share of each batch rehearsed from the base model's own windows, so its styles stay.")
+@click.option("--keep-key", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Share of training windows left in their own key; the rest are transposed up to ±6 semitones.")
 @click.option("--eval-every", type=click.IntRange(min=1), default=200, show_default=True,
               help="Steps between validation runs and checkpoints.")
 @click.option("--workers", type=click.IntRange(1, 256), default=None, help="Tokenising processes (default: all cores).")
@@ -162,7 +164,7 @@ def tokenize(corpus, cache_dir: Path, style, workers, quiet):
 @click.option("--quiet", is_flag=True, help="No progress bar or per-evaluation lines.")
 @click.pass_context
 def train(ctx, corpus, out_dir: Path, arch, size, steps, epochs, batch_size, context, lr, device, seed, style,
-          resume, val_fraction, init_from, replay, eval_every, workers, compile_model, quiet):
+          resume, val_fraction, init_from, replay, keep_key, eval_every, workers, compile_model, quiet):
     """Train a model on CORPUS (style = first sub-folder) into RUN_DIR.
 
     Ctrl-C saves a checkpoint; --resume continues from it. The best model by validation
@@ -177,7 +179,7 @@ def train(ctx, corpus, out_dir: Path, arch, size, steps, epochs, batch_size, con
 
     cfg = TrainConfig(arch=arch, size=size, steps=steps, epochs=epochs, batch_size=batch_size, context=context,
                       lr=lr, device=device, seed=seed, val_fraction=val_fraction, eval_every=eval_every,
-                      compile=compile_model, workers=workers, replay=replay)
+                      compile=compile_model, workers=workers, replay=replay, keep_key=keep_key)
     summary = run_training(list(corpus), out_dir, cfg, style=style, resume=resume, init_from=init_from,
                            progress=not quiet)
     if summary["interrupted"]:
@@ -235,12 +237,11 @@ def generate(style, model_path, output: Path, bars, tempo, time_signature, instr
         from .load import load_score
         primer_score = load_score(primer)
 
-    import torch
-
     from .gm import track_names
     from .sample import load_model
 
     if device == "auto":
+        import torch
         device = "cuda" if torch.cuda.is_available() else "cpu"
     model = load_model(None if model_path == "default" else model_path, device=device)
     if style is not None and style not in model.styles:

@@ -5,7 +5,9 @@ a bar line of a piece, with the style, meter and tempo in force there as its hea
 model always knows the context. Token files stay memory-mapped; only windows are copied.
 
 Augmentation: style dropout (the unknown-style token, for classifier-free guidance) and a
-random transposition of pitched notes (never drums) that keeps every pitch in 0..127.
+random transposition of pitched notes (never drums) that keeps every pitch in 0..127. A share
+of the windows (`keep_key`) stays in its own key, so the model learns every key and also which
+keys a style is written in (a fiddle tune in D or G, not in E flat).
 """
 
 from __future__ import annotations
@@ -71,12 +73,12 @@ class WindowSampler:
     """Draws (input, target) windows of `context` tokens from a list of pieces."""
 
     def __init__(self, pieces: list[Piece], vocab: Vocab, context: int, style_dropout: float = 0.1,
-                 transpose: int = 6):
+                 transpose: int = 6, keep_key: float = 0.0):
         self.pieces = [p for p in pieces if len(p.bars)]
         if not self.pieces:
             raise ValueError("no pieces with bars to train on")
         self.vocab, self.context = vocab, context
-        self.style_dropout, self.transpose = style_dropout, transpose
+        self.style_dropout, self.transpose, self.keep_key = style_dropout, transpose, keep_key
         lengths = np.array([len(p.tokens) for p in self.pieces], dtype=np.float64)
         self.weights = lengths / lengths.sum()
 
@@ -91,7 +93,9 @@ class WindowSampler:
             piece = self.pieces[rng.choice(len(self.pieces), p=self.weights)]
             bar = int(rng.integers(len(piece.bars)))
             style = self.vocab.style if rng.random() < self.style_dropout else None
-            shift = int(rng.integers(-self.transpose, self.transpose + 1)) if self.transpose else 0
+            shift = 0
+            if self.transpose and not (self.keep_key and rng.random() < self.keep_key):
+                shift = int(rng.integers(-self.transpose, self.transpose + 1))
             seq = self.window(piece, bar, style, shift)
             out[b, : len(seq)] = seq
         return out[:, :-1], out[:, 1:]

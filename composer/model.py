@@ -24,8 +24,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import warnings
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn as nn
@@ -33,75 +32,9 @@ import torch.nn.functional as F
 
 from composer.atomic import atomic_path
 from composer.errors import ComposerError
+from composer.model_config import ARCHS, PRESETS, ModelConfig, read_config, read_weights  # noqa: F401 (re-exported)
 
-ARCHS = ("transformer", "lstm")
-DECODE_MAX_TOKENS = 16  # steps of up to this many tokens a row take the lean decode path (any step with int8)
-
-# Named sizes. Parameter counts at vocab_size=512 (embedding included, tied head):
-#   tiny  transformer 0.46M, lstm 0.45M   (tests)
-#   small transformer 3.3M,  lstm 3.4M    (bundled model: ~2 ms a token on one CPU core;
-#                                          four layers, because at batch 1 every layer costs
-#                                          ~0.5 ms of memory traffic and op overhead)
-#   base  transformer 21.5M, lstm 19.3M
-PRESETS = {
-    "tiny": {
-        "transformer": dict(n_layer=2, n_head=4, n_embd=128, dropout=0.0),
-        "lstm": dict(n_layer=2, n_head=1, n_embd=152, dropout=0.0),
-    },
-    "small": {
-        "transformer": dict(n_layer=4, n_head=8, n_embd=256, dropout=0.1),
-        "lstm": dict(n_layer=2, n_head=1, n_embd=448, dropout=0.1),
-    },
-    "base": {
-        "transformer": dict(n_layer=12, n_head=6, n_embd=384, dropout=0.1),
-        "lstm": dict(n_layer=4, n_head=1, n_embd=768, dropout=0.1),
-    },
-}
-
-
-@dataclass
-class ModelConfig:
-    arch: str = "transformer"  # "transformer" | "lstm"
-    vocab_size: int = 512
-    context: int = 1024  # max positions (transformer); training window length for both
-    n_layer: int = 6
-    n_head: int = 8  # transformer only
-    n_embd: int = 256  # model width; the LSTM's hidden size
-    dropout: float = 0.0
-    pad_id: int = 0  # targets equal to pad_id (or negative) are ignored by the loss
-    rope_base: float = 10000.0
-
-    def __post_init__(self):
-        if self.arch not in ARCHS:
-            raise ValueError(f"unknown arch {self.arch!r}; expected one of {ARCHS}")
-        if min(self.vocab_size, self.context, self.n_layer, self.n_head, self.n_embd) < 1:
-            raise ValueError(f"model sizes must be positive: {self}")
-        if self.arch == "transformer" and (self.n_embd % self.n_head or (self.n_embd // self.n_head) % 2):
-            raise ValueError(f"n_embd={self.n_embd} must split into n_head={self.n_head} even-sized heads")
-        if not 0 <= self.pad_id < self.vocab_size:
-            raise ValueError(f"pad_id={self.pad_id} outside the vocabulary of {self.vocab_size}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ModelConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown model config keys: {sorted(unknown)}")
-        return cls(**d)
-
-    @classmethod
-    def preset(cls, name: str, arch: str = "transformer", vocab_size: int = 512,
-               context: int = 1024, **overrides) -> "ModelConfig":
-        if name not in PRESETS:
-            raise ValueError(f"unknown model preset {name!r}; expected one of {sorted(PRESETS)}")
-        if arch not in ARCHS:
-            raise ValueError(f"unknown arch {arch!r}; expected one of {ARCHS}")
-        sizes = {**PRESETS[name][arch], **overrides}
-        return cls(arch=arch, vocab_size=vocab_size, context=context, **sizes)
-
+DECODE_MAX_TOKENS = 16  # steps of up to this many tokens a row take the lean decode path
 
 @dataclass
 class Cache:
@@ -202,7 +135,6 @@ class TransformerBody(nn.Module):
         super().__init__()
         self.config = config
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
-        self.int8 = None  # per block (qkv, out, fc, proj) int8 weights, for decode() on a CPU
         self._rope = None  # float32 (cos, sin) tables, built on first use on the input's device
 
     def rope(self, device):
@@ -223,7 +155,7 @@ class TransformerBody(nn.Module):
         if pos + T > self.config.context:
             raise ValueError(f"positions {pos}..{pos + T - 1} exceed the model context of "
                              f"{self.config.context}; continue from a fresh prefill of a shorter window")
-        if state is not None and not self.training and (T <= DECODE_MAX_TOKENS or self.int8):
+        if state is not None and not self.training and T <= DECODE_MAX_TOKENS:
             return self.decode(x, state, pos), state
         cos, sin = (t[pos:pos + T] for t in self.rope(x.device))
         for i, block in enumerate(self.blocks):
@@ -234,46 +166,26 @@ class TransformerBody(nn.Module):
         """The same math as forward() for a few new tokens per row (B, T, C) after a cache,
         written as bare tensor ops: at batch 1 on a CPU a step is dominated by per-op overhead,
         and skipping the module calls, dropout and dtype round trips makes it ~1.5x faster.
-        With int8 weights (MusicModel.quantize_for_decoding) it is ~1.7x faster again.
-        tests/test_model.py checks it against forward()."""
+        (Generation on a CPU uses composer/numpy_model.py, faster still.) tests/test_model.py
+        checks it against forward()."""
         B, T, C = x.shape
         nh = self.config.n_head
         hd = C // nh
         cos, sin = (t[pos:pos + T].view(T, 1, 1, hd) for t in self.rope(x.device))
-        lin = int8_linear if self.int8 else F.linear
         mask = None if T == 1 else torch.ones(T, pos + T, dtype=torch.bool, device=x.device).tril(diagonal=pos)
         x = x.reshape(B * T, C)
         for i, (block, (k_cache, v_cache)) in enumerate(zip(self.blocks, state)):
             attn, mlp = block.attn, block.mlp
-            w_qkv, w_o, w_fc, w_proj = self.int8[i] if self.int8 else (
-                attn.c_attn.weight, attn.c_proj.weight, mlp.c_fc.weight, mlp.c_proj.weight)
-            qkv = lin(F.rms_norm(x, (C,), block.ln_1.weight, 1e-6), w_qkv).view(B, T, 3, nh, hd)
+            w_qkv, w_o, w_fc, w_proj = attn.c_attn.weight, attn.c_proj.weight, mlp.c_fc.weight, mlp.c_proj.weight
+            qkv = F.linear(F.rms_norm(x, (C,), block.ln_1.weight, 1e-6), w_qkv).view(B, T, 3, nh, hd)
             qk = apply_rope(qkv[:, :, :2], cos, sin)  # q and k: (B, T, 2, nh, hd)
             k_cache[:, :, pos:pos + T] = qk[:, :, 1].transpose(1, 2)
             v_cache[:, :, pos:pos + T] = qkv[:, :, 2].transpose(1, 2)
             y = F.scaled_dot_product_attention(qk[:, :, 0].transpose(1, 2), k_cache[:, :, :pos + T],
                                                v_cache[:, :, :pos + T], attn_mask=mask)
-            x = x + lin(y.transpose(1, 2).reshape(B * T, C), w_o)
-            x = x + lin(F.gelu(lin(F.rms_norm(x, (C,), block.ln_2.weight, 1e-6), w_fc)), w_proj)
+            x = x + F.linear(y.transpose(1, 2).reshape(B * T, C), w_o)
+            x = x + F.linear(F.gelu(F.linear(F.rms_norm(x, (C,), block.ln_2.weight, 1e-6), w_fc)), w_proj)
         return x.view(B, T, C)
-
-
-# --------------------------------------------------------------------------- int8 weights for CPU decoding
-
-def int8_pack(weight):
-    """A linear weight (out, in) as int8 with one scale per output row, packed for
-    int8_linear. Raises RuntimeError where this torch build has no int8 CPU kernels."""
-    w = weight.detach().float()
-    scales = (w.abs().amax(dim=1).clamp(min=1e-12) / 127).double()
-    with warnings.catch_warnings():  # torch marks its quantized-tensor API as deprecated
-        warnings.simplefilter("ignore")
-        q = torch.quantize_per_channel(w, scales, torch.zeros(len(scales), dtype=torch.long), 0, torch.qint8)
-        return torch.ops.quantized.linear_prepack(q, None)
-
-
-def int8_linear(x, packed):
-    """F.linear with an int8_pack'ed weight (activations are quantised per call, fbgemm/oneDNN)."""
-    return torch.ops.quantized.linear_dynamic.default(x, packed)
 
 
 # --------------------------------------------------------------------------- lstm
@@ -318,7 +230,6 @@ class MusicModel(nn.Module):
         self.drop = nn.Dropout(config.dropout)
         self.body = TransformerBody(config) if config.arch == "transformer" else LSTMBody(config)
         self.norm = nn.RMSNorm(config.n_embd, eps=1e-6)
-        self._head_int8 = None  # see quantize_for_decoding
         # init like nanoGPT: N(0, 0.02), residual projections scaled by 1/sqrt(2 * n_layer)
         self.apply(self._init_weights)
         for name, p in self.named_parameters():
@@ -340,40 +251,7 @@ class MusicModel(nn.Module):
         x = self.drop(self.wte(idx))
         x, state = self.body(x, state, pos)
         x = self.norm(x)
-        B, T, C = x.shape
-        if self._head_int8 is not None and state is not None:
-            return int8_linear(x.reshape(B * T, C), self._head_int8).view(B, T, -1), state
         return F.linear(x, self.wte.weight), state
-
-    # ---- int8 decoding on a CPU
-
-    def quantize_for_decoding(self) -> bool:
-        """Decode (every step(): single tokens, drafts, and the prefills of prompts and context
-        refills) with int8 copies of the linear weights and the head: a decoding step on a CPU
-        streams every weight from memory, and a quarter of the bytes makes sampling ~1.7x
-        faster, a 384-token refill ~1.5x (bench/generate_bench.py measures it, and the change
-        in validation loss). forward() and training keep the float weights; train() drops
-        the copies. Returns False, changing nothing, for the LSTM, a
-        model off the CPU, or a quantized engine other than x86/fbgemm/oneDNN."""
-        if self.config.arch != "transformer" or self.wte.weight.device.type != "cpu":
-            return False
-        if torch.backends.quantized.engine not in ("x86", "fbgemm", "onednn"):
-            return False  # qnnpack (ARM builds) ran ~70x slower than float32 at batch 1 on x86 here
-        try:
-            blocks = [tuple(int8_pack(w) for w in (b.attn.c_attn.weight, b.attn.c_proj.weight,
-                                                   b.mlp.c_fc.weight, b.mlp.c_proj.weight))
-                      for b in self.body.blocks]
-            head = int8_pack(self.wte.weight)
-            int8_linear(torch.zeros(1, self.config.n_embd), head)  # the kernel exists, not just the packer
-        except (RuntimeError, AttributeError, NotImplementedError):
-            return False
-        self.body.int8, self._head_int8 = blocks, head
-        return True
-
-    def train(self, mode: bool = True):
-        if mode and self.config.arch == "transformer":  # the int8 copies would go stale
-            self.body.int8, self._head_int8 = None, None
-        return super().train(mode)
 
     def forward(self, idx, targets=None):
         """idx, targets: (B, T) long. Returns logits (B, T, V) and the mean cross-entropy (or None)."""
@@ -445,7 +323,7 @@ class MusicModel(nn.Module):
         wte.weight[:V] = old
         wte.weight[V:] = old.mean(dim=0)
         wte.weight.requires_grad_(old.requires_grad)
-        self.wte, self._head_int8 = wte, None
+        self.wte = wte
         self.config = replace(self.config, vocab_size=new_vocab_size)
         return self
 
@@ -466,30 +344,9 @@ def save_weights(model: MusicModel, path) -> None:
         save_file(tensors, str(tmp), metadata=metadata)
 
 
-def _read(path, tensors=True):
-    from safetensors import safe_open
-
-    path = os.fspath(path)
-    try:
-        with safe_open(path, framework="pt", device="cpu") as f:
-            return f.metadata() or {}, ({k: f.get_tensor(k) for k in f.keys()} if tensors else None)
-    except FileNotFoundError:
-        raise ComposerError(f"{path}: no such model file") from None
-    except Exception as e:  # safetensors raises its own error types for corrupt files
-        raise ComposerError(f"{path}: not a readable safetensors model ({e})") from None
-
-
-def read_config(path) -> ModelConfig:
-    metadata, _ = _read(path, tensors=False)
-    try:
-        return ModelConfig.from_dict(json.loads(metadata["config"]))
-    except (KeyError, ValueError, TypeError) as e:
-        raise ComposerError(f"{os.fspath(path)}: model file has no usable config ({e})") from None
-
-
 def load_weights(model: MusicModel, path) -> MusicModel:
     """Load weights saved by save_weights into a model of the same shape."""
-    _, tensors = _read(path)
+    _, tensors = read_weights(path)
     own = model.state_dict()
     missing, unexpected = sorted(set(own) - set(tensors)), sorted(set(tensors) - set(own))
     bad = [k for k in own.keys() & tensors.keys() if own[k].shape != tensors[k].shape]
@@ -508,3 +365,24 @@ def load_model(path, device="cpu") -> MusicModel:
     model = build_model(read_config(path))
     load_weights(model, path)
     return model.to(device).eval()
+
+
+class TorchDecoder:
+    """A MusicModel behind the sampler's decoder interface (the one composer/numpy_model.py
+    implements): numpy token ids (B, T) in, numpy float32 logits (B, T, V) out, on any device."""
+
+    def __init__(self, model: MusicModel):
+        self.model, self.config = model.eval(), model.config
+        self.device = next(model.parameters()).device
+        self.max_positions = model.max_positions
+
+    def room(self, cache):
+        return self.model.room(cache)
+
+    def cache_crop(self, cache, length: int):
+        return self.model.cache_crop(cache, length)
+
+    def step(self, idx, cache=None):
+        idx = torch.as_tensor(idx, dtype=torch.long).to(self.device)
+        logits, cache = self.model.step(idx, cache)
+        return logits.float().cpu().numpy(), cache

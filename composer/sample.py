@@ -13,9 +13,14 @@ numpy Generator. The prompt (header, or a primer's tokens) is prefilled in one p
 sequence outgrows the model's context it continues from a canonical window: header with the
 meter and tempo in force, then the most recent whole bars.
 
-One piece at a time (num_samples=1, a transformer) is sampled speculatively: tokens that
-followed the same few tokens earlier in the piece are checked several per model step, and
-kept with exactly their probability (see _speculative). Several pieces share one batch.
+One piece at a time (num_samples=1, a transformer) is sampled speculatively where the decoder
+checks drafts cheaply (torch; the numpy decoder's `draft_tokens` is 0): tokens that followed
+the same few tokens earlier in the piece are checked several per model step, and kept with
+exactly their probability (see _speculative). Several pieces share one batch.
+
+The model is a decoder: numpy token ids in, numpy logits out (`step`, `room`, `cache_crop`).
+On a CPU a transformer runs in numpy (composer/numpy_model.py, no torch import at all);
+elsewhere, and for the LSTM, the torch model behind model.TorchDecoder.
 """
 
 from __future__ import annotations
@@ -23,10 +28,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 from . import grammar
-from .checkpoint import load_run
+from .checkpoint import MODEL_FILE, check_vocab, open_run
 from .dataset import index_piece, window_at
 from .errors import ComposerError
 from .gm import instrument_keys
@@ -34,7 +38,8 @@ from .score import DURATION, ONSET, Score, Track
 from .tokenizer import Tokenizer
 from .vocab import BAR, BOS, EOS, PAD
 
-MAX_DRAFT = 8  # drafted tokens checked per model step (speculative sampling of one piece)
+MAX_DRAFT = 8  # drafted tokens checked per model step (speculative sampling of one piece), unless
+# the decoder says otherwise (its `draft_tokens`: what a wider step costs it)
 
 
 @dataclass
@@ -58,7 +63,8 @@ class ComposerModel:
     """A trained model with its tokenizer: the Python face of `compose generate`."""
 
     def __init__(self, model, tokenizer: Tokenizer, config: dict | None = None):
-        self.model, self.tokenizer, self.config = model.eval(), tokenizer, config or {}
+        """model: a decoder (NumpyTransformer, model.TorchDecoder) or a torch MusicModel."""
+        self.model, self.tokenizer, self.config = as_decoder(model), tokenizer, config or {}
 
     @property
     def styles(self) -> list[str]:
@@ -117,14 +123,12 @@ class ComposerModel:
                                    meter_changes=opts.time_signature is None,
                                    tempo_changes=opts.tempo is None)
 
-    @torch.inference_mode()
     def generate_tokens(self, opts: SamplingOptions) -> list[np.ndarray]:
         if opts.bars < 1:
             raise ComposerError("--bars must be at least 1")
         if opts.temperature <= 0:
             raise ComposerError("--temperature must be positive")
         v, model = self.tokenizer.vocab, self.model
-        device = next(model.parameters()).device
         prompt, primer_bars = self.prompt(opts)
         constraints = self.constraints(opts, primer_bars)
         n = opts.num_samples
@@ -143,7 +147,7 @@ class ComposerModel:
             return [np.array(self._speculative(states[0], seqs[0], opts, rng, limit, gd), dtype=np.int32)]
         groups = [Group(list(range(n)))]
         for g in groups:
-            g.prefill(model, seqs, v, guided, device)
+            g.prefill(model, seqs, v, guided)
         done = [False] * n
         while not all(done):
             logits = np.empty((n, len(v)), dtype=np.float32)
@@ -165,12 +169,12 @@ class ComposerModel:
             new_groups = []
             for g in groups:
                 if model.room(g.cache) >= 1:
-                    g.feed(model, torch.from_numpy(nxt[g.rows]).view(-1, 1), guided, device)
+                    g.feed(model, nxt[g.rows].reshape(-1, 1), guided)
                     new_groups.append(g)
                 else:  # context full: every row continues from its own canonical window
                     for r in g.rows:
                         ng = Group([r])
-                        ng.prefill(model, seqs, v, guided, device)
+                        ng.prefill(model, seqs, v, guided)
                         new_groups.append(ng)
             groups = new_groups
         return [np.array(s, dtype=np.int32) for s in seqs]
@@ -183,11 +187,11 @@ class ComposerModel:
         miss the token is drawn from p without d. That is exactly sampling from p token by
         token (speculative sampling with a point-mass draft), in fewer model steps."""
         model, v = self.model, self.tokenizer.vocab
-        guided, device = gd is not None, next(model.parameters()).device
+        guided = gd is not None
         g = Group([0])
-        g.prefill(model, [seq], v, guided, device)
+        g.prefill(model, [seq], v, guided)
         logits, draft, base = g.mixed(gd)[0], [], None
-        lookup = PromptLookup(k=MAX_DRAFT)
+        lookup = PromptLookup(k=getattr(model, "draft_tokens", MAX_DRAFT))
         while True:
             kept = 0
             for i in range(len(draft) + 1):
@@ -208,12 +212,12 @@ class ComposerModel:
                 return seq
             room = model.room(g.cache)
             if room < 1:  # context full: continue from a canonical window
-                g.prefill(model, [seq], v, guided, device)
+                g.prefill(model, [seq], v, guided)
                 logits, draft, base = g.mixed(gd)[0], [], None
                 continue
             draft = lookup.propose(seq)[:room - 1]
             base = g.cache.length
-            g.feed(model, torch.tensor([[t, *draft]]), guided, device)
+            g.feed(model, np.array([[t, *draft]]), guided)
             logits = g.mixed(gd)[0]
 
     def _to_score(self, tokens: np.ndarray, opts: SamplingOptions) -> Score:
@@ -232,7 +236,7 @@ class Group:
     def __init__(self, rows: list[int]):
         self.rows, self.cache, self.logits = rows, None, None
 
-    def prefill(self, model, seqs, vocab, guided, device):
+    def prefill(self, model, seqs, vocab, guided):
         """The rows' sequence into a fresh cache: whole, or, once it no longer fits the context
         (a long primer, or a piece that filled it), as its canonical window: the header and
         the most recent whole bars. Several rows are only ever prefilled with one prompt."""
@@ -244,15 +248,14 @@ class Group:
             uncond = batch.copy()
             uncond[:, 1] = vocab.style_id(None)
             batch = np.concatenate([batch, uncond])
-        logits, self.cache = model.step(torch.from_numpy(batch).to(device))
-        self.logits = logits[:, -1:].float().cpu().numpy()
+        logits, self.cache = model.step(batch)
+        self.logits = logits[:, -1:]
 
-    def feed(self, model, tokens: torch.Tensor, guided, device):
+    def feed(self, model, tokens: np.ndarray, guided):
         """tokens: (rows, T), the same for a guided row's twin."""
         if guided:
-            tokens = torch.cat([tokens, tokens])
-        logits, self.cache = model.step(tokens.to(device), self.cache)
-        self.logits = logits.float().cpu().numpy()
+            tokens = np.concatenate([tokens, tokens])
+        self.logits, self.cache = model.step(tokens, self.cache)
 
     def mixed(self, guidance: float | None) -> np.ndarray:
         """(rows, T, V) logits of the last step, guidance applied."""
@@ -364,12 +367,30 @@ def _keep_primer(primer: Score, generated: Score, tokenizer: Tokenizer) -> Score
                  key_signatures=primer.key_signatures.copy(), end=int(round(generated.end * f)))
 
 
-def load_model(path=None, device: str = "cpu", int8: bool = True) -> ComposerModel:
+def load_model(path=None, device: str = "cpu", backend: str = "auto") -> ComposerModel:
     """A trained run directory, or the bundled model when `path` is None or 'default'.
 
-    On a CPU, decoding uses int8 copies of the weights (~1.7x faster sampling; see
-    MusicModel.quantize_for_decoding); int8=False keeps float32 throughout."""
-    model, tokenizer, config = load_run(path, device=device)
-    if int8:
-        model.quantize_for_decoding()
+    backend "auto": a transformer on the CPU decodes in numpy (composer/numpy_model.py: about
+    twice as fast a token as torch, and no torch import); other devices and the LSTM use
+    torch. "torch" forces torch (on any device)."""
+    from .model_config import read_config
+
+    if backend not in ("auto", "torch"):
+        raise ValueError(f"unknown backend {backend!r}; expected 'auto' or 'torch'")
+    run, tokenizer, config = open_run(path)
+    if backend == "auto" and device == "cpu" and read_config(run / MODEL_FILE).arch == "transformer":
+        from .numpy_model import NumpyTransformer
+        model = NumpyTransformer.load(run / MODEL_FILE)
+    else:
+        from .model import load_model as load_torch_model
+        model = load_torch_model(run / MODEL_FILE, device=device)
+    check_vocab(run, model.config.vocab_size, tokenizer)
     return ComposerModel(model, tokenizer, config)
+
+
+def as_decoder(model):
+    """A torch MusicModel wrapped as a decoder (model.TorchDecoder); decoders pass through."""
+    if hasattr(model, "parameters"):  # an nn.Module
+        from .model import TorchDecoder
+        return TorchDecoder(model)
+    return model

@@ -84,6 +84,7 @@ class TrainConfig:
     eval_windows: int = 64  # validation windows (fixed, no augmentation)
     save_every: int | None = None  # steps between last-checkpoint saves; None: eval_every
     style_dropout: float = 0.1  # share of windows trained with the unknown style
+    keep_key: float = 0.5  # share of windows left in their own key; the rest are transposed up to ±6
     replay: float = 0.5  # fine-tuning: share of each batch rehearsed from the base run's windows (replay.py)
     compile: bool = False  # torch.compile the model
     workers: int | None = None  # tokenising processes (None: all cores)
@@ -105,6 +106,8 @@ class TrainConfig:
             bad(f"lr={self.lr} (must be positive)")
         if not 0 <= self.val_fraction < 1 or not 0 <= self.style_dropout <= 1 or not 0 <= self.replay < 1:
             bad("val_fraction and replay must be in [0, 1), style_dropout in [0, 1]")
+        if not 0 <= self.keep_key <= 1:
+            bad(f"keep_key={self.keep_key} (must be in [0, 1])")
         if self.device not in ("auto", "cpu", "cuda", "mps"):
             bad(f"device={self.device!r} (expected auto, cpu, cuda or mps)")
 
@@ -225,6 +228,7 @@ def read_state(run: Path) -> dict:
 def resumed_config(cfg: TrainConfig, saved: dict) -> TrainConfig:
     """The run's saved settings, with this call's runtime fields; a conflicting setting is an error."""
     known = {f.name for f in fields(TrainConfig)}
+    saved = {"keep_key": 0.0, **saved}  # runs from before keep_key transposed every window
     old = TrainConfig(**{k: v for k, v in saved.items() if k in known})
     default = TrainConfig()
     for f in fields(TrainConfig):
@@ -404,7 +408,8 @@ def train(roots, out_dir, cfg: TrainConfig | None = None, style: str | None = No
 
     # ---- 4. data: training windows (augmented) and fixed validation windows
     try:
-        sampler = WindowSampler([pieces[i] for i in train_idx], vocab, context, style_dropout=cfg.style_dropout)
+        sampler = WindowSampler([pieces[i] for i in train_idx], vocab, context, style_dropout=cfg.style_dropout,
+                                keep_key=cfg.keep_key)
     except ValueError:
         raise ComposerError(f"{', '.join(map(str, roots))}: no training files with at least one bar") from None
     sampler = _with_rehearsal(sampler, run, init_run, state, [pieces[i] for i in train_idx], tokenizer, cfg)

@@ -74,3 +74,24 @@ def test_split_is_by_file_and_deterministic():
     assert sorted(train + val) == list(range(200)) and not set(train) & set(val)
     assert 8 <= len(val) <= 35
     assert split_by_file(keys, 0.1) == (train, val)
+
+
+def test_keep_key_leaves_that_share_of_windows_in_their_own_key():
+    """A window is in its own key when it equals the untransposed window at its piece and bar;
+    with one bar-long piece per window the comparison is exact."""
+    p = index_piece(TOK.encode(piece_score(2)), V.style_id("jazz"), V)
+    untransposed = {b: WindowSampler([p], V, context=64).window(p, b) for b in range(len(p.bars))}
+
+    def share_in_key(keep_key, n=400):
+        sampler = WindowSampler([p], V, context=64, style_dropout=0.0, keep_key=keep_key)
+        rng = np.random.default_rng(0)
+        same = 0
+        for _ in range(n):
+            x, y = sampler.sample(rng, 1)
+            row = np.r_[x[0], y[0, -1]]
+            same += any(np.array_equal(row[:len(w)], w) for w in untransposed.values())
+        return same / n
+
+    assert share_in_key(1.0) == 1.0
+    assert 0.45 < share_in_key(0.5) < 0.65  # half kept, plus the transpositions by 0 (1 in 13)
+    assert share_in_key(0.0) < 0.15  # only the shifts by 0
