@@ -322,6 +322,31 @@ def test_pop909_remap():
         pop909.remap(Score(tpq=480, tracks=[track(0, [60], "PIANO")]))
 
 
+def test_pop909_bars_a_beat_grid_that_starts_off_tick_zero():
+    """Like a POP909 file: every beat a bar of 1/4, the beat grid 171 ticks after tick 0, a
+    pickup of one beat, then bars whose downbeat has a long low note and whose other beats
+    have short high chords."""
+    tpq, phase = 480, 171
+    piano, melody = [], []
+    for beat in range(1, 33):
+        on = phase + beat * tpq
+        if (beat - 1) % 4 == 0:
+            piano.append([on, 4 * tpq - 10, 36, 80])  # the bass on each downbeat
+        piano.append([on, tpq // 2, 64, 60])
+        melody.append([on + tpq // 4, tpq // 4, 72, 90])  # off the beat, on the 16th grid
+    score = Score(tpq=tpq, tracks=[Track(73, notes=np.array(melody)), Track(0, notes=np.array(piano))],
+                  tempos=np.array([[0, 100.0], [phase + 20 * tpq, 90.0]]), time_signatures=np.array([[0, 1, 4]]),
+                  end=phase + 34 * tpq)
+    note = pop909.align_bars(score)
+    onsets = np.concatenate([t.notes[:, 0] for t in score.tracks])
+    assert (onsets % (tpq // 4) == 0).all()  # every note on the grid now
+    assert score.time_signatures.tolist() == [[0, 1, 4], [tpq, 4, 4]]  # a beat's pickup, then 4/4
+    bass = score.tracks[1].notes[score.tracks[1].notes[:, 2] == 36]
+    assert ((bass[:, 0] - tpq) % (4 * tpq) == 0).all()  # every bass note on a downbeat
+    assert score.tempos[1, 0] == 20 * tpq and score.end == 34 * tpq  # moved with the notes
+    assert note == "grid moved -171 ticks; 4/4 from beat 1"
+
+
 def test_mutopia_filter_and_licence():
     row = {"instrument": "Piano", "notes": "1200", "seconds": "200", "licence": "CC BY-SA 4.0", "typesetter": "X"}
     assert mutopia.wanted(row) is None

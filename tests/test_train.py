@@ -380,3 +380,15 @@ def test_replay_file_checks(tmp_path):
     (tmp_path / REPLAY_FILE).write_bytes(b"not a safetensors file")
     with pytest.raises(ComposerError, match="replay"):
         load_replay(tmp_path, "abc")
+
+
+def test_a_run_from_before_keep_key_resumes_transposing_every_window():
+    from dataclasses import asdict
+
+    from composer.train import TrainConfig, resumed_config
+
+    saved = {k: v for k, v in asdict(TrainConfig(steps=10)).items() if k != "keep_key"}
+    assert resumed_config(TrainConfig(), saved).keep_key == 0.0
+    assert resumed_config(TrainConfig(), {**saved, "keep_key": 0.5}).keep_key == 0.5
+    with pytest.raises(ComposerError, match="cannot change keep_key"):
+        resumed_config(TrainConfig(keep_key=0.2), {**saved, "keep_key": 0.5})
