@@ -41,8 +41,8 @@ class NumpyCache:
 class NumpyTransformer:
     # No speculative drafts (composer/sample.py): a step here costs in proportion to the tokens
     # it feeds (float32 weight traffic, OpenBLAS's small matrices), and drafting gains only
-    # 1.2-1.3 tokens a step, so checking drafts loses. Measured on the bundled model, jazz seeds 0-4 twice:
-    # 1.66 ms a token without drafts, 1.79 / 1.88 / 2.05 with 1 / 2 / 8.
+    # 1.2-1.3 tokens a step, so checking drafts loses. Measured on the bundled model, jazz
+    # seeds 0-4 twice: 1.66 ms a token without drafts, 1.79 / 1.88 / 2.05 with 1 / 2 / 8.
     draft_tokens = 0
 
     def __init__(self, config: ModelConfig, tensors: dict):
