@@ -382,7 +382,9 @@ class TorchDecoder:
     def cache_crop(self, cache, length: int):
         return self.model.cache_crop(cache, length)
 
-    def step(self, idx, cache=None):
+    def step(self, idx, cache=None, last: bool = False):
         idx = torch.as_tensor(idx, dtype=torch.long).to(self.device)
         logits, cache = self.model.step(idx, cache)
+        if last:
+            logits = logits[:, -1:]
         return logits.float().cpu().numpy(), cache

@@ -27,6 +27,7 @@ from .model_config import ModelConfig, config_of, read_weights
 
 EPS = 1e-6  # the RMSNorm epsilon of model.py
 _F = np.float32
+BLOCK = 64  # rows (queries, positions) a long feed computes at a time
 
 
 class NumpyCache:
@@ -97,9 +98,10 @@ class NumpyTransformer:
         cache.length = length
         return cache
 
-    def step(self, idx, cache: NumpyCache | None = None):
+    def step(self, idx, cache: NumpyCache | None = None, last: bool = False):
         """Feed new tokens idx (B, T) after `cache` (None: a fresh one, T > 1 a prefill);
-        returns (logits (B, T, V) float32, cache)."""
+        returns (logits (B, T, V) float32, cache). last=True: only the last position's logits
+        (B, 1, V), and the final layer computes only its keys and values for the others."""
         idx = np.asarray(idx)
         if idx.ndim != 2:
             raise ValueError(f"idx must be (B, T), got shape {idx.shape}")
@@ -116,25 +118,52 @@ class NumpyTransformer:
             raise ValueError(f"positions {pos}..{end - 1} exceed the model context of {c.context}; "
                              f"continue from a fresh prefill of a shorter window")
         rot = self.rotations[pos:end, None, None, :]  # (T, 1, 1, hd/2) against (B, T, 2, nh, hd/2)
-        mask = self._mask(T, pos) if T > 1 else None
         x = self.wte[idx.reshape(-1)]  # (B*T, C)
-        for (w_qkv, w_o, w_fc, w_proj), (k_cache, v_cache) in zip(self.blocks, cache.state):
+        for i, ((w_qkv, w_o, w_fc, w_proj), (k_cache, v_cache)) in enumerate(zip(self.blocks, cache.state)):
             qkv = _normed(x) @ w_qkv  # (B*T, 3C): queries, keys (pair-interleaved), values
             qk = (qkv[:, :2 * C].reshape(B, T, 2, nh, hd).view(np.complex64) * rot).view(np.float32)
             k_cache[..., pos:end] = qk[:, :, 1].transpose(0, 2, 3, 1)
             v_cache[:, :, pos:end] = qkv[:, 2 * C:].reshape(B, T, nh, hd).transpose(0, 2, 1, 3)
-            att = qk[:, :, 0].transpose(0, 2, 1, 3) @ k_cache[..., :end]  # (B, nh, T, end)
-            if mask is not None:
-                att += mask
-            att -= att.max(axis=-1, keepdims=True)
-            np.exp(att, out=att)
-            att /= att.sum(axis=-1, keepdims=True)
-            y = (att @ v_cache[:, :, :end]).transpose(0, 2, 1, 3).reshape(B * T, C)
+            q = qk[:, :, 0].transpose(0, 2, 1, 3)  # (B, nh, T, hd)
+            if last and T > 1 and i == len(self.blocks) - 1:  # nothing after this layer reads the
+                q, x = q[:, :, -1:], x.reshape(B, T, C)[:, -1]  # other positions
+                y = self._attend(q, k_cache, v_cache, end - 1)
+            else:
+                y = self._attend(q, k_cache, v_cache, pos)
             x = x + y @ w_o
-            x = x + _gelu(_normed(x) @ w_fc) @ w_proj
+            x = x + self._mlp(x, w_fc, w_proj)
         logits = _normed(x) @ self.head
         cache.length = end
-        return logits.reshape(B, T, -1), cache
+        return logits.reshape(B, -1, logits.shape[-1]), cache
+
+    def _attend(self, q: np.ndarray, k_cache: np.ndarray, v_cache: np.ndarray, pos: int) -> np.ndarray:
+        """Causal attention of queries q (B, nh, T, hd) at positions pos.. to the cached keys;
+        returns (B*T, C). Queries go BLOCK at a time: the block's scores stay in the L2 cache
+        and see only the keys up to its own end (a prefill computes half the score matrix)."""
+        B, nh, T, hd = q.shape
+        y = np.empty((B, T, nh, hd), np.float32)
+        for s in range(0, T, BLOCK):
+            e = min(T, s + BLOCK)
+            att = q[:, :, s:e] @ k_cache[..., :pos + e]  # (B, nh, e - s, pos + e)
+            if e - s > 1:
+                att += self._mask(e - s, pos + s)
+            att -= att.max(axis=-1, keepdims=True)
+            np.exp(att, out=att)
+            yb = att @ v_cache[:, :, :pos + e]
+            yb /= att.sum(axis=-1, keepdims=True)  # softmax's division, on the (smaller) output
+            y[:, s:e] = yb.transpose(0, 2, 1, 3)
+        return y.reshape(B * T, nh * hd)
+
+    @staticmethod
+    def _mlp(x: np.ndarray, w_fc: np.ndarray, w_proj: np.ndarray) -> np.ndarray:
+        """The MLP, BLOCK rows at a time: GELU's temporaries stay in the L2 cache (on 384 rows at
+        once it costs 3x more than the matrix products around it)."""
+        if len(x) <= BLOCK:
+            return _gelu(_normed(x) @ w_fc) @ w_proj
+        out = np.empty_like(x)
+        for s in range(0, len(x), BLOCK):
+            out[s:s + BLOCK] = _gelu(_normed(x[s:s + BLOCK]) @ w_fc) @ w_proj
+        return out
 
     def _mask(self, T: int, pos: int) -> np.ndarray:
         """New query i (absolute position pos + i) sees keys 0 .. pos + i: 0 there, -inf after."""
@@ -148,6 +177,9 @@ class NumpyTransformer:
 
 def _normed(x: np.ndarray) -> np.ndarray:
     """RMSNorm without its gain (folded into the next matrix)."""
+    if len(x) == 1:  # a decoding step: one dot product instead of five array operations
+        v = x[0]
+        return x * _F(1 / math.sqrt(float(np.dot(v, v)) / len(v) + EPS))
     mean_square = np.add.reduce(np.square(x), axis=-1, keepdims=True) * _F(1 / x.shape[-1])
     return x * (_F(1) / np.sqrt(mean_square + _F(EPS)))
 

@@ -248,8 +248,7 @@ class Group:
             uncond = batch.copy()
             uncond[:, 1] = vocab.style_id(None)
             batch = np.concatenate([batch, uncond])
-        logits, self.cache = model.step(batch)
-        self.logits = logits[:, -1:]
+        self.logits, self.cache = model.step(batch, last=True)
 
     def feed(self, model, tokens: np.ndarray, guided):
         """tokens: (rows, T), the same for a guided row's twin."""

@@ -6,6 +6,7 @@ import torch
 
 from composer.errors import ComposerError
 from composer.model import ModelConfig, build_model, save_weights
+from composer import numpy_model
 from composer.numpy_model import NumpyTransformer, _gelu
 from composer.sample import ComposerModel, SamplingOptions
 from composer.tokenizer import Tokenizer
@@ -32,8 +33,10 @@ def test_gelu_matches_torch():
     np.testing.assert_allclose(_gelu(x.copy()), want, atol=2e-6)
 
 
+@pytest.mark.parametrize("block", [64, 7])  # 7: long feeds go in blocks, the last one partial
 @pytest.mark.parametrize("batch", [1, 2])
-def test_prefill_steps_and_drafts_give_the_torch_logits(tmp_path, batch):
+def test_prefill_steps_and_drafts_give_the_torch_logits(tmp_path, monkeypatch, batch, block):
+    monkeypatch.setattr(numpy_model, "BLOCK", block)
     model, nm = pair(tmp_path)
     seq = np.random.default_rng(batch).integers(1, V, size=(batch, 40))
     with torch.no_grad():
@@ -46,6 +49,21 @@ def test_prefill_steps_and_drafts_give_the_torch_logits(tmp_path, batch):
     assert cache.length == 40 and nm.room(cache) == 24
     np.testing.assert_allclose(np.concatenate(got, axis=1), want, atol=1e-4, rtol=1e-4)
     assert want.std() > 0.1  # the comparison is not between two near-zero arrays
+
+
+@pytest.mark.parametrize("block", [64, 7])
+def test_last_only_gives_the_last_positions_logits_and_the_same_cache(tmp_path, monkeypatch, block):
+    monkeypatch.setattr(numpy_model, "BLOCK", block)
+    _, nm = pair(tmp_path)
+    seq = np.random.default_rng(4).integers(1, V, size=(2, 50))
+    for start in (0, 20):  # a prefill, and a long feed after a cache
+        cache = None if start == 0 else nm.step(seq[:, :start])[1]
+        full, full_cache = nm.step(seq[:, start:45], cache)
+        cache = None if start == 0 else nm.step(seq[:, :start])[1]
+        last, cache = nm.step(seq[:, start:45], cache, last=True)
+        assert last.shape == (2, 1, V) and cache.length == 45
+        np.testing.assert_allclose(last, full[:, -1:], atol=1e-5)
+        np.testing.assert_allclose(nm.step(seq[:, 45:], cache)[0], nm.step(seq[:, 45:], full_cache)[0], atol=1e-5)
 
 
 def test_a_cropped_cache_recomputes_the_same_logits(tmp_path):

@@ -144,7 +144,7 @@ def test_one_piece_is_sampled_speculatively_well_formed_and_reproducibly(monkeyp
     cm = untrained()
     fed = []
     step = cm.model.step
-    cm.model.step = lambda idx, cache=None: (fed.append(idx.shape[1]), step(idx, cache))[1]
+    cm.model.step = lambda idx, cache=None, **kw: (fed.append(idx.shape[1]), step(idx, cache, **kw))[1]
     for guidance in (1.0, 2.0):  # with guidance, the unconditioned twin row checks the same drafts
         fed.clear()
         kw = dict(style="jazz", bars=4, seed=5, instruments=["piano", "drums"], max_tokens=300, guidance=guidance)
