@@ -222,9 +222,12 @@ def _time_signature(text):
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed + same model = same file.")
 @click.option("--num-samples", type=click.IntRange(1, 256), default=1, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="cpu", show_default=True)
+@click.option("--keep-drum-timing", is_flag=True,
+              help="Keep the drummer's pushes and drags just off the beats (by default they go onto "
+                   "the beat: MuseScore reads such files as live performances and guesses its own tempo).")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 def generate(style, model_path, output: Path, bars, tempo, time_signature, instruments, primer, temperature,
-             top_k, top_p, guidance, seed, num_samples, device, force):
+             top_k, top_p, guidance, seed, num_samples, device, keep_drum_timing, force):
     """Generate new music as MIDI in a style."""
     ts = _time_signature(time_signature)
     outputs = [output] if num_samples == 1 else [
@@ -249,7 +252,7 @@ def generate(style, model_path, output: Path, bars, tempo, time_signature, instr
     scores = model.generate_batch(style=style, bars=bars, tempo=tempo, time_signature=ts,
                                   instruments=_instrument_list(instruments), primer=primer_score,
                                   temperature=temperature, top_k=top_k, top_p=top_p, guidance=guidance,
-                                  seed=seed, num_samples=num_samples)
+                                  seed=seed, num_samples=num_samples, keep_drum_timing=keep_drum_timing)
     for path, score in zip(outputs, scores):
         model.save(score, path, title=f"composer {style or 'piece'}")
         names = ", ".join(track_names([t.key for t in score.tracks])) or "no notes"

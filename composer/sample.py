@@ -34,7 +34,7 @@ from .checkpoint import MODEL_FILE, check_vocab, open_run
 from .dataset import index_piece, window_at
 from .errors import ComposerError
 from .gm import instrument_keys
-from .score import DURATION, ONSET, Score, Track
+from .score import DURATION, ONSET, Score, Track, straighten_drum_beats
 from .tokenizer import Tokenizer
 from .vocab import BAR, BOS, EOS, PAD
 
@@ -56,6 +56,7 @@ class SamplingOptions:
     guidance: float | None = None  # None: the model's recommendation for the style (1.0 if none)
     seed: int = 0
     num_samples: int = 1
+    keep_drum_timing: bool = False  # False: drum hits under a 32nd off a beat go onto it
     max_tokens: int = field(default=0)  # safety cap; 0 = 200 tokens a bar
 
 
@@ -222,6 +223,8 @@ class ComposerModel:
 
     def _to_score(self, tokens: np.ndarray, opts: SamplingOptions) -> Score:
         score = self.tokenizer.decode(tokens)
+        if not opts.keep_drum_timing:  # so that notation software keeps the tempo and bar lines
+            score = straighten_drum_beats(score)
         if opts.tempo is not None and opts.primer is None:  # the tokens hold a tempo bin; the file
             score.tempos = np.array([[0.0, float(opts.tempo)]])  # gets exactly what was asked for
         if opts.primer is not None:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,3 +65,25 @@ def test_every_style_generates_from_a_checkout(style, tmp_path):
     assert r.returncode == 0, r.stderr
     score = read_midi(out)
     assert score.note_count > 0 and len(score.time_signatures) and len(score.tempos)
+
+
+def test_generated_drums_sit_on_the_beats_unless_asked_to_keep_their_timing():
+    """Jazz drums learned from Groove MIDI push and drag beats by a grid step; by default they go
+    onto the beat (MuseScore reads a file whose beats start off the beat as a live performance
+    and replaces its tempo), and keep_drum_timing leaves the sampled piece as it is."""
+    from composer.sample import SamplingOptions, load_model
+
+    model = load_model()
+    tokens = model.generate_tokens(SamplingOptions(style="jazz", bars=8, seed=0))[0]
+    kept, straight = (model._to_score(tokens, SamplingOptions(keep_drum_timing=k)) for k in (True, False))
+
+    def near_beat(score):
+        onsets = np.concatenate([t.notes[:, 0] for t in score.tracks if t.is_drum])
+        r = onsets % score.tpq
+        return int(((r > 0) & (8 * r < score.tpq)).sum() + ((r > 0) & (8 * (score.tpq - r) < score.tpq)).sum())
+
+    assert near_beat(kept) > 10 and near_beat(straight) == 0
+    assert model.tokenizer.decode(tokens).note_count == kept.note_count >= straight.note_count
+    for a, b in zip(kept.tracks, straight.tracks):
+        if not a.is_drum:
+            assert a.notes.tolist() == b.notes.tolist()
