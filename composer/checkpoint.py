@@ -60,7 +60,7 @@ def read_run_config(run: Path) -> dict:
 
 
 # per-style notes a run keeps from the run it was fine-tuned from (and across --resume)
-INHERITED = ("guidance", "style_sources", "style_instruments")
+INHERITED = ("guidance", "guidance_bars", "style_sources", "style_instruments")
 
 
 def inherited(config: dict) -> dict:

@@ -219,6 +219,9 @@ def _time_signature(text):
 @click.option("--guidance", type=click.FloatRange(0.0, 20.0), default=None,
               help="Classifier-free guidance: > 1 makes the style stronger, 1 is off "
                    "[default: the model's choice for the style, see 'compose styles'].")
+@click.option("--guidance-bars", type=click.IntRange(0), default=None,
+              help="Guidance steers this many opening bars, then the piece goes on from them unguided "
+                   "(twice as fast a token); 0 = the whole piece [default: the model's choice for the style].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed + same model = same file.")
 @click.option("--num-samples", type=click.IntRange(1, 256), default=1, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="cpu", show_default=True)
@@ -227,7 +230,7 @@ def _time_signature(text):
                    "the beat: MuseScore reads such files as live performances and guesses its own tempo).")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 def generate(style, model_path, output: Path, bars, tempo, time_signature, instruments, primer, temperature,
-             top_k, top_p, guidance, seed, num_samples, device, keep_drum_timing, force):
+             top_k, top_p, guidance, guidance_bars, seed, num_samples, device, keep_drum_timing, force):
     """Generate new music as MIDI in a style."""
     ts = _time_signature(time_signature)
     outputs = [output] if num_samples == 1 else [
@@ -252,6 +255,7 @@ def generate(style, model_path, output: Path, bars, tempo, time_signature, instr
     scores = model.generate_batch(style=style, bars=bars, tempo=tempo, time_signature=ts,
                                   instruments=_instrument_list(instruments), primer=primer_score,
                                   temperature=temperature, top_k=top_k, top_p=top_p, guidance=guidance,
+                                  guidance_bars=guidance_bars,
                                   seed=seed, num_samples=num_samples, keep_drum_timing=keep_drum_timing)
     for path, score in zip(outputs, scores):
         model.save(score, path, title=f"composer {style or 'piece'}")
@@ -273,8 +277,9 @@ def styles(model_path):
     for name in config.get("styles", []):
         files = counts.get(name, {}).get("files")
         g = config.get("guidance", {}).get(name)
-        detail = "; ".join(x for x in (f"{files} pieces" if files else "", sources.get(name, ""),
-                                       f"guidance {g:g}" if g and g != 1 else "") if x)
+        bars = config.get("guidance_bars", {}).get(name)
+        steer = (f"guidance {g:g}" + (f" for the first {bars} bars" if bars else "")) if g and g != 1 else ""
+        detail = "; ".join(x for x in (f"{files} pieces" if files else "", sources.get(name, ""), steer) if x)
         click.echo(f"{name:<12} {detail}".rstrip())
 
 

@@ -54,6 +54,8 @@ class SamplingOptions:
     top_k: int = 0
     top_p: float = 1.0
     guidance: float | None = None  # None: the model's recommendation for the style (1.0 if none)
+    guidance_bars: int | None = None  # guidance steers this many bars, then the piece goes on
+    # unguided (0: all of it); None: the model's recommendation for the style
     seed: int = 0
     num_samples: int = 1
     keep_drum_timing: bool = False  # False: drum hits under a 32nd off a beat go onto it
@@ -75,6 +77,12 @@ class ComposerModel:
         """The classifier-free guidance this model recommends for `style`: config.json's
         "guidance" map, written by scripts/ship_model.py from the evaluation (1.0: none)."""
         return float(self.config.get("guidance", {}).get(style, 1.0)) if style is not None else 1.0
+
+    def guidance_bars_for(self, style: str | None) -> int:
+        """How many opening bars this model's guidance steers for `style` (config.json's
+        "guidance_bars"; 0: the whole piece). After them the style carries on from the bars
+        it has set up, at the cost of one row instead of two."""
+        return int(self.config.get("guidance_bars", {}).get(style, 0)) if style is not None else 0
 
     def generate(self, **options) -> Score:
         """One piece (see SamplingOptions for the options)."""
@@ -142,18 +150,22 @@ class ComposerModel:
         guidance = self.guidance_for(opts.style) if opts.guidance is None else opts.guidance
         guided = guidance != 1.0 and opts.style is not None
         gd = guidance if guided else None
+        bars = self.guidance_bars_for(opts.style) if opts.guidance_bars is None else opts.guidance_bars
+        # guidance steers while a row's bar count is at most this (its sampled Bar token included)
+        steered = primer_bars + bars if guided and bars > 0 else float("inf")
         rng = np.random.default_rng(opts.seed)
         limit = _Limit(v, opts.max_tokens or len(prompt) + 200 * opts.bars)
         if n == 1 and model.config.arch == "transformer":
-            return [np.array(self._speculative(states[0], seqs[0], opts, rng, limit, gd), dtype=np.int32)]
-        groups = [Group(list(range(n)))]
+            return [np.array(self._speculative(states[0], seqs[0], opts, rng, limit, gd, steered), dtype=np.int32)]
+        groups = [Group(list(range(n)), guided)]
         for g in groups:
-            g.prefill(model, seqs, v, guided)
+            g.prefill(model, seqs, v)
         done = [False] * n
         while not all(done):
             logits = np.empty((n, len(v)), dtype=np.float32)
             for g in groups:
-                logits[g.rows] = g.mixed(gd)[:, -1]
+                weights = np.array([gd if states[r].bars <= steered else 1.0 for r in g.rows]) if g.guided else None
+                logits[g.rows] = g.mixed(weights)[:, -1]
             masks = np.stack([limit.mask(s, len(q)) for s, q in zip(states, seqs)])
             masks[done, PAD] = True
             nxt = np.array([_draw(*_distribution(row, mask, opts), rng) for row, mask in zip(logits, masks)])
@@ -170,27 +182,29 @@ class ComposerModel:
             new_groups = []
             for g in groups:
                 if model.room(g.cache) >= 1:
-                    g.feed(model, nxt[g.rows].reshape(-1, 1), guided)
+                    g.feed(model, nxt[g.rows].reshape(-1, 1))
                     new_groups.append(g)
                 else:  # context full: every row continues from its own canonical window
                     for r in g.rows:
-                        ng = Group([r])
-                        ng.prefill(model, seqs, v, guided)
+                        ng = Group([r], g.guided and states[r].bars <= steered)
+                        ng.prefill(model, seqs, v)
                         new_groups.append(ng)
             groups = new_groups
         return [np.array(s, dtype=np.int32) for s in seqs]
 
-    def _speculative(self, state, seq: list[int], opts, rng, limit, gd: float | None) -> list[int]:
+    def _speculative(self, state, seq: list[int], opts, rng, limit, gd: float | None,
+                     steered: float) -> list[int]:
         """One piece, by speculative sampling with PromptLookup drafts: each model step feeds
         the last sampled token plus up to MAX_DRAFT drafted ones, and the drafts are checked
         in order against the distributions that step computed. A draft d is kept with
         probability p(d) (p: the masked, tempered, top-k/top-p distribution); at the first
         miss the token is drawn from p without d. That is exactly sampling from p token by
-        token (speculative sampling with a point-mass draft), in fewer model steps."""
+        token (speculative sampling with a point-mass draft), in fewer model steps.
+        Guidance (gd) steers while the piece has at most `steered` bars; then the unconditioned
+        twin is dropped (one fresh prefill) and the piece goes on from what it has set up."""
         model, v = self.model, self.tokenizer.vocab
-        guided = gd is not None
-        g = Group([0])
-        g.prefill(model, [seq], v, guided)
+        g = Group([0], gd is not None)
+        g.prefill(model, [seq], v)
         logits, draft, base = g.mixed(gd)[0], [], None
         lookup = PromptLookup(k=getattr(model, "draft_tokens", MAX_DRAFT))
         while True:
@@ -212,13 +226,16 @@ class ComposerModel:
             if t == EOS:
                 return seq
             room = model.room(g.cache)
-            if room < 1:  # context full: continue from a canonical window
-                g.prefill(model, [seq], v, guided)
+            if g.guided and state.bars > steered:  # guidance has set the piece up: one row from here
+                gd, room = None, 0
+                g = Group([0])
+            if room < 1:  # context full (or a new cache): continue from a canonical window
+                g.prefill(model, [seq], v)
                 logits, draft, base = g.mixed(gd)[0], [], None
                 continue
             draft = lookup.propose(seq)[:room - 1]
             base = g.cache.length
-            g.feed(model, np.array([[t, *draft]]), guided)
+            g.feed(model, np.array([[t, *draft]]))
             logits = g.mixed(gd)[0]
 
     def _to_score(self, tokens: np.ndarray, opts: SamplingOptions) -> Score:
@@ -236,10 +253,10 @@ class Group:
     """Rows that share one KV cache (they advance in lockstep); guided rows carry an
     unconditioned twin in the second half of the batch."""
 
-    def __init__(self, rows: list[int]):
-        self.rows, self.cache, self.logits = rows, None, None
+    def __init__(self, rows: list[int], guided: bool = False):
+        self.rows, self.guided, self.cache, self.logits = rows, guided, None, None
 
-    def prefill(self, model, seqs, vocab, guided):
+    def prefill(self, model, seqs, vocab):
         """The rows' sequence into a fresh cache: whole, or, once it no longer fits the context
         (a long primer, or a piece that filled it), as its canonical window: the header and
         the most recent whole bars. Several rows are only ever prefilled with one prompt."""
@@ -247,24 +264,28 @@ class Group:
         if model.max_positions is not None and len(seq) >= model.max_positions:
             seq = _window(seq, vocab, model.max_positions * 3 // 4)
         batch = np.repeat(seq[None], len(self.rows), axis=0)
-        if guided:
+        if self.guided:
             uncond = batch.copy()
             uncond[:, 1] = vocab.style_id(None)
             batch = np.concatenate([batch, uncond])
         self.logits, self.cache = model.step(batch, last=True)
 
-    def feed(self, model, tokens: np.ndarray, guided):
+    def feed(self, model, tokens: np.ndarray):
         """tokens: (rows, T), the same for a guided row's twin."""
-        if guided:
+        if self.guided:
             tokens = np.concatenate([tokens, tokens])
         self.logits, self.cache = model.step(tokens, self.cache)
 
-    def mixed(self, guidance: float | None) -> np.ndarray:
-        """(rows, T, V) logits of the last step, guidance applied."""
-        if guidance is None:
+    def mixed(self, guidance) -> np.ndarray:
+        """(rows, T, V) logits of the last step, guidance applied: one scale for every row, or
+        one per row (rows at 1.0 take their conditioned logits as they are)."""
+        if not self.guided:
             return self.logits
         cond, uncond = np.split(self.logits, 2)
-        return uncond + guidance * (cond - uncond)
+        if np.ndim(guidance) == 0:
+            return uncond + guidance * (cond - uncond)
+        g = np.asarray(guidance, dtype=np.float32)[:, None, None]
+        return np.where(g == 1.0, cond, uncond + g * (cond - uncond))
 
 
 class PromptLookup:

@@ -1,7 +1,7 @@
 """Measure a model the way the README's model card does, and print the card's table.
 
     python scripts/evaluate_model.py --model default --heldout /work/corpus_heldout \
-        --train /work/corpus --out /tmp/eval [--n 10] [--bars 16] [--guidance G]
+        --train /work/corpus --out /tmp/eval [--n 10] [--bars 16] [--guidance G] [--reuse]
 
 1. Generates --n pieces of --bars bars per style into OUT/generated/<style>/.
 2. Compares them with the held-out real pieces (never seen in training): metrics, overlapping
@@ -82,18 +82,26 @@ def main():
     ap.add_argument("--guidance", type=float, default=None,
                     help="for every style (default: the model's own per style, as compose generate)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--reuse", action="store_true",
+                    help="compare the pieces already in OUT/generated (e.g. against another held-out set)")
     args = ap.parse_args()
 
     styles = sorted({s for _, s in discover([args.heldout]).files if s})
     gen_dir = args.out / "generated"
-    seconds = generate(args.model, styles, gen_dir, args.n, args.bars, args.guidance, args.seed)
+    if args.reuse:
+        if not gen_dir.is_dir():
+            sys.exit(f"error: {gen_dir}: no generated pieces to reuse")
+        seconds = None
+    else:
+        seconds = generate(args.model, styles, gen_dir, args.n, args.bars, args.guidance, args.seed)
     gen = evaluate_dirs(gen_dir, args.heldout, out_json=args.out / "generated.json", plots_dir=args.out / "plots")
     real = evaluate_dirs(args.heldout, sample_training(args.train, styles, args.n_train, args.out / "train_sample",
                                                        args.seed),
                          out_json=args.out / "ceiling.json")
     cv = gen["classifier"] or {}
     guidance = "the model's own per style" if args.guidance is None else args.guidance
-    print(f"\n{len(styles)} styles x {args.n} pieces of {args.bars} bars in {seconds:.0f} s "
+    made = "reused" if seconds is None else f"in {seconds:.0f} s"
+    print(f"\n{len(styles)} styles x {args.n} pieces of {args.bars} bars {made} "
           f"(guidance {guidance}); classifier trained on {sum(1 for _ in discover([args.heldout]).files)} "
           f"held-out pieces, cross-validated accuracy {cv.get('cv_accuracy', float('nan')):.0%}\n")
     print("| style | generated: classified as the style | OA pitch class | OA interval | OA IOI | OA duration "

@@ -1,13 +1,14 @@
 """Copy a trained run into data/ as the bundled model (what `compose generate` uses by default).
 
-    python scripts/ship_model.py RUN_DIR [--data data] [--guidance pop=1.5,jazz=1.0]
+    python scripts/ship_model.py RUN_DIR [--data data] [--guidance pop=1.5,blues=1.5:4]
 
 Copies the weights, config (plus one line per style on where its music came from, for
 `compose styles`), the replay sample that fine-tunes rehearse, and the loss curve and
 metrics for the model card. Refuses a run without a replay sample or over the 25 MB budget.
 --guidance records the classifier-free guidance `compose generate` uses per style when the
-user gives none (choose it with scripts/evaluate_model.py); it adds to the run's own (a
-fine-tune inherits its base's), and styles named nowhere get 1.0, off.
+user gives none (choose it with scripts/evaluate_model.py), and with :BARS that it steers only
+the opening bars (config.json's "guidance_bars"); it adds to the run's own (a fine-tune
+inherits its base's), and styles named nowhere get 1.0, off.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", type=Path)
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parent.parent / "data")
-    ap.add_argument("--guidance", default="", help="style=G,... (default guidance per style)")
+    ap.add_argument("--guidance", default="",
+                    help="style=G or style=G:BARS,... (default guidance per style; BARS: only the opening bars)")
     args = ap.parse_args()
     missing = [f for f in (*FILES, "config.json") if not (args.run / f).exists()]
     if missing:
@@ -54,13 +56,16 @@ def main():
     config = json.loads((args.run / "config.json").read_text())
     config["style_sources"] = {s: STYLE_SOURCES.get(s, "") for s in config["styles"]}
     try:
-        guidance = {s: float(g) for s, g in (item.split("=") for item in args.guidance.split(",") if item)}
+        items = [(s, *g.split(":")) for s, g in (item.split("=") for item in args.guidance.split(",") if item)]
+        guidance = {s: float(g) for s, g, *_ in items}
+        bars = {s: int(b[0]) if b else 0 for s, g, *b in items}
     except ValueError:
-        sys.exit(f"--guidance {args.guidance!r}: expected style=G,... (e.g. pop=1.5)")
+        sys.exit(f"--guidance {args.guidance!r}: expected style=G or style=G:BARS,... (e.g. pop=1.5,blues=1.5:4)")
     unknown = set(guidance) - set(config["styles"])
     if unknown:
         sys.exit(f"--guidance: {', '.join(sorted(unknown))} not among the run's styles")
     config["guidance"] = {**config.get("guidance", {}), **guidance}  # a fine-tune's inherited values stay
+    config["guidance_bars"] = {s: b for s, b in {**config.get("guidance_bars", {}), **bars}.items() if b}
     if "style_instruments" not in config:  # runs trained before composer recorded them
         from composer.corpus import load_index, style_instruments
         config["style_instruments"] = style_instruments(load_index(args.run / "cache"))

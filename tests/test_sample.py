@@ -67,6 +67,30 @@ def test_guidance_defaults_to_the_models_choice_per_style(n):
     assert tokens(style="jazz") == tokens(style="jazz", guidance=1.0)
 
 
+@pytest.mark.parametrize("n", [1, 2])  # one piece (speculative, drops the twin) and a batch (per-row scales)
+def test_guidance_can_steer_only_the_opening_bars(n):
+    cm = untrained()
+    fed = []
+    step = cm.model.step
+    cm.model.step = lambda idx, cache=None, **kw: (fed.append(idx.shape[0]), step(idx, cache, **kw))[1]
+    kw = dict(style="pop", bars=4, seed=3, num_samples=n, max_tokens=600, guidance=2.5)
+    tokens = lambda **o: [s.tolist() for s in cm.generate_tokens(_opts(**{**kw, **o}))]  # noqa: E731
+    whole, opening = tokens(guidance_bars=0), tokens(guidance_bars=2)
+    for w, o in zip(whole, opening):
+        third_bar = [i for i, t in enumerate(o) if t == BAR][2]
+        assert o[:third_bar + 1] == w[:third_bar + 1]  # steered alike up to the third Bar token
+        assert o != w  # and on its own after it
+        assert grammar.validate(TOK.vocab, np.array(o)) == [] and o.count(BAR) == 4
+    fed.clear()
+    tokens(guidance_bars=2)
+    if n == 1:  # after the opening bars the twin row is gone: no more batch-2 steps
+        last_guided = max(i for i, b in enumerate(fed) if b == 2)
+        assert fed[last_guided + 1:] and set(fed[last_guided + 1:]) == {1}
+    cm.config = {"guidance": {"pop": 2.5}, "guidance_bars": {"pop": 2}}
+    assert cm.guidance_bars_for("pop") == 2 and cm.guidance_bars_for("jazz") == 0
+    assert tokens(guidance=None, guidance_bars=None) == opening
+
+
 def test_a_style_keeps_to_its_corpus_instruments_unless_told_otherwise():
     cm = untrained()
     kw = dict(style="pop", bars=2, num_samples=6, max_tokens=80)
