@@ -34,7 +34,7 @@ from .checkpoint import MODEL_FILE, check_vocab, open_run
 from .dataset import index_piece, window_at
 from .errors import ComposerError
 from .gm import instrument_keys
-from .score import DURATION, ONSET, Score, Track, straighten_drum_beats
+from .score import DURATION, ONSET, Score, Track, clip_to_end, straighten_drum_beats
 from .tokenizer import Tokenizer
 from .vocab import BAR, BOS, EOS, PAD
 
@@ -239,7 +239,7 @@ class ComposerModel:
             logits = g.mixed(gd)[0]
 
     def _to_score(self, tokens: np.ndarray, opts: SamplingOptions) -> Score:
-        score = self.tokenizer.decode(tokens)
+        score = clip_to_end(self.tokenizer.decode(tokens))  # the bars asked for, no ringing bar after
         if not opts.keep_drum_timing:  # so that notation software keeps the tempo and bar lines
             score = straighten_drum_beats(score)
         if opts.tempo is not None and opts.primer is None:  # the tokens hold a tempo bin; the file

@@ -91,7 +91,8 @@ def ticks_to_seconds(score: Score, tick: float) -> float:
 
 def straighten_drum_beats(score: Score) -> Score:
     """The score with drum onsets less than a 32nd note off a beat moved onto it (the same
-    pitch twice at one onset: the louder hit stays); everything else unchanged.
+    pitch twice at one onset: the louder hit stays; nothing moves to or past `score.end`);
+    everything else unchanged.
 
     A drummer's pushes and drags survive tokenisation as hits one grid step (1/12 of a beat)
     early or late. DAWs play them as feel, but notation importers read them as a live
@@ -103,11 +104,29 @@ def straighten_drum_beats(score: Score) -> Score:
         if t.is_drum and len(notes):
             notes = notes.copy()
             r = notes[:, ONSET] % score.tpq
-            notes[:, ONSET] += np.where(8 * r < score.tpq, -r, np.where(8 * (score.tpq - r) < score.tpq, score.tpq - r, 0))
+            shift = np.where(8 * r < score.tpq, -r, np.where(8 * (score.tpq - r) < score.tpq, score.tpq - r, 0))
+            if score.end > 0:  # a push into a bar after the last one stays where it is
+                shift[notes[:, ONSET] + shift >= score.end] = 0
+            notes[:, ONSET] += shift
             notes = notes[np.lexsort((-notes[:, VELOCITY], notes[:, PITCH], notes[:, ONSET]))]
             first = np.ones(len(notes), dtype=bool)
             first[1:] = (notes[1:, ONSET] != notes[:-1, ONSET]) | (notes[1:, PITCH] != notes[:-1, PITCH])
             notes = notes[first]
+        tracks.append(Track(t.program, t.is_drum, t.name, notes))
+    return Score(tpq=score.tpq, tracks=tracks, tempos=score.tempos, time_signatures=score.time_signatures,
+                 key_signatures=score.key_signatures, end=score.end)
+
+
+def clip_to_end(score: Score) -> Score:
+    """The score with every note ending by `score.end` (notes starting there or later dropped):
+    a piece asked for in N bars then has N bars in every importer, not a last bar of ringing
+    notes after them."""
+    if score.end <= 0:
+        return score
+    tracks = []
+    for t in score.tracks:
+        notes = t.notes[t.notes[:, ONSET] < score.end].copy()
+        notes[:, DURATION] = np.maximum(np.minimum(notes[:, DURATION], score.end - notes[:, ONSET]), 1)
         tracks.append(Track(t.program, t.is_drum, t.name, notes))
     return Score(tpq=score.tpq, tracks=tracks, tempos=score.tempos, time_signatures=score.time_signatures,
                  key_signatures=score.key_signatures, end=score.end)
