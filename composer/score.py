@@ -12,7 +12,7 @@ work on whole columns at once instead of per-note Python objects:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -103,18 +103,17 @@ def straighten_drum_beats(score: Score) -> Score:
         notes = t.notes
         if t.is_drum and len(notes):
             notes = notes.copy()
-            r = notes[:, ONSET] % score.tpq
-            shift = np.where(8 * r < score.tpq, -r, np.where(8 * (score.tpq - r) < score.tpq, score.tpq - r, 0))
+            beat = (notes[:, ONSET] + score.tpq // 2) // score.tpq * score.tpq  # the nearest beat
+            near = 8 * np.abs(beat - notes[:, ONSET]) < score.tpq
             if score.end > 0:  # a push into a bar after the last one stays where it is
-                shift[notes[:, ONSET] + shift >= score.end] = 0
-            notes[:, ONSET] += shift
+                near &= beat < score.end
+            notes[near, ONSET] = beat[near]
             notes = notes[np.lexsort((-notes[:, VELOCITY], notes[:, PITCH], notes[:, ONSET]))]
             first = np.ones(len(notes), dtype=bool)
             first[1:] = (notes[1:, ONSET] != notes[:-1, ONSET]) | (notes[1:, PITCH] != notes[:-1, PITCH])
             notes = notes[first]
         tracks.append(Track(t.program, t.is_drum, t.name, notes))
-    return Score(tpq=score.tpq, tracks=tracks, tempos=score.tempos, time_signatures=score.time_signatures,
-                 key_signatures=score.key_signatures, end=score.end)
+    return replace(score, tracks=tracks)
 
 
 def clip_to_end(score: Score) -> Score:
@@ -128,5 +127,4 @@ def clip_to_end(score: Score) -> Score:
         notes = t.notes[t.notes[:, ONSET] < score.end].copy()
         notes[:, DURATION] = np.maximum(np.minimum(notes[:, DURATION], score.end - notes[:, ONSET]), 1)
         tracks.append(Track(t.program, t.is_drum, t.name, notes))
-    return Score(tpq=score.tpq, tracks=tracks, tempos=score.tempos, time_signatures=score.time_signatures,
-                 key_signatures=score.key_signatures, end=score.end)
+    return replace(score, tracks=tracks)
