@@ -210,9 +210,14 @@ def _time_signature(text):
 @click.option("--tempo", type=click.FloatRange(20, 400), default=None, help="Beats per minute (default: the model's choice).")
 @click.option("--time-signature", "time_signature", default=None, help="e.g. 4/4, 3/4, 6/8 (default: the model's choice).")
 @click.option("--instruments", default=None,
-              help="Comma-separated names or GM numbers, e.g. piano,bass,drums [default: any the style's corpus plays].")
+              help="Comma-separated names or GM numbers, e.g. piano,bass,drums: only these play, and each "
+                   "of them does (one the style's corpus never plays is brought in all the same) "
+                   "[default: the instruments the style's corpus plays].")
 @click.option("--primer", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="A MIDI (or MusicXML/ABC) sketch to continue; its notes are kept unchanged.")
+              help="A MIDI (or MusicXML/ABC) sketch to continue: its tracks, notes, names, tempo and meter "
+                   "are kept exactly; --tempo and --time-signature then apply to the new bars.")
+@click.option("--tempo-changes", is_flag=True,
+              help="Let the model change the tempo during the piece (by default it holds).")
 @click.option("--temperature", type=click.FloatRange(min=0.01), default=1.0, show_default=True)
 @click.option("--top-k", type=click.IntRange(0), default=0, show_default=True, help="0 = off.")
 @click.option("--top-p", type=click.FloatRange(0.01, 1.0), default=0.95, show_default=True)
@@ -229,8 +234,8 @@ def _time_signature(text):
               help="Keep the drummer's pushes and drags just off the beats (by default they go onto "
                    "the beat: MuseScore reads such files as live performances and guesses its own tempo).")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
-def generate(style, model_path, output: Path, bars, tempo, time_signature, instruments, primer, temperature,
-             top_k, top_p, guidance, guidance_bars, seed, num_samples, device, keep_drum_timing, force):
+def generate(style, model_path, output: Path, bars, tempo, time_signature, instruments, primer, tempo_changes,
+             temperature, top_k, top_p, guidance, guidance_bars, seed, num_samples, device, keep_drum_timing, force):
     """Generate new music as MIDI in a style."""
     ts = _time_signature(time_signature)
     outputs = [output] if num_samples == 1 else [
@@ -256,11 +261,19 @@ def generate(style, model_path, output: Path, bars, tempo, time_signature, instr
                                   instruments=_instrument_list(instruments), primer=primer_score,
                                   temperature=temperature, top_k=top_k, top_p=top_p, guidance=guidance,
                                   guidance_bars=guidance_bars,
-                                  seed=seed, num_samples=num_samples, keep_drum_timing=keep_drum_timing)
+                                  seed=seed, num_samples=num_samples, keep_drum_timing=keep_drum_timing,
+                                  tempo_changes=tempo_changes)
+    if primer_score is not None:
+        from .primer import primer_bars
+        head = f"{primer_bars(model.tokenizer, primer_score)} primer bars + {bars} new bars, "
     for path, score in zip(outputs, scores):
         model.save(score, path, title=f"composer {style or 'piece'}")
-        names = ", ".join(track_names([t.key for t in score.tracks])) or "no notes"
-        click.echo(f"wrote {path}: {bars} bars, {score.note_count} notes ({names})")
+        names = ", ".join(track_names([t.key for t in score.tracks], [t.name for t in score.tracks])) or "no notes"
+        if primer_score is None:
+            click.echo(f"wrote {path}: {bars} bars, {score.note_count} notes ({names})")
+        else:
+            new = score.note_count - primer_score.note_count
+            click.echo(f"wrote {path}: {head}{primer_score.note_count} primer notes + {new} new notes ({names})")
 
 
 @cli.command()

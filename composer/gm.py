@@ -57,15 +57,6 @@ PROGRAM_NAMES: tuple[str, ...] = (
 )
 assert len(PROGRAM_NAMES) == 128
 
-FAMILY_NAMES: tuple[str, ...] = (
-    "Piano", "Chromatic Percussion", "Organ", "Guitar", "Bass", "Strings", "Ensemble", "Brass",
-    "Reed", "Pipe", "Synth Lead", "Synth Pad", "Synth Effects", "Ethnic", "Percussive", "Sound Effects",
-)
-# Short track names per family (what a DAW shows in its track list).
-FAMILY_SHORT_NAMES: tuple[str, ...] = (
-    "Piano", "Mallets", "Organ", "Guitar", "Bass", "Strings", "Ensemble", "Brass",
-    "Reed", "Pipe", "Synth Lead", "Synth Pad", "Synth FX", "Ethnic", "Percussion", "Sound FX",
-)
 DRUM_SHORT_NAME = "Drums"
 DRUM_INSTRUMENT_NAME = "Standard Drum Kit"
 
@@ -158,27 +149,49 @@ def program_name(key: int) -> str:
     return PROGRAM_NAMES[int(key)]
 
 
-def family_name(key: int) -> str:
-    """GM family of a track key: "Piano", "Bass", ..., or "Drums"."""
-    if key == DRUM_KEY:
-        return DRUM_SHORT_NAME
-    return FAMILY_NAMES[int(key) // 8]
+# Track names as a DAW user expects them: the GM name, shortened where it is long or
+# parenthesised ("Acoustic Guitar (nylon)" -> "Nylon Guitar").
+SHORT_NAMES: dict[int, str] = {
+    0: "Piano", 1: "Bright Piano", 2: "Electric Grand", 4: "Electric Piano", 5: "Electric Piano 2",
+    24: "Nylon Guitar", 25: "Steel Guitar", 26: "Jazz Guitar", 27: "Clean Guitar", 28: "Muted Guitar",
+    29: "Overdriven Guitar", 30: "Distortion Guitar",
+    33: "Electric Bass", 34: "Picked Bass", 36: "Slap Bass", 38: "Synth Bass",
+    48: "Strings", 49: "Strings 2", 50: "Synth Strings", 51: "Synth Strings 2", 52: "Choir", 53: "Voice",
+    62: "Synth Brass", 63: "Synth Brass 2",
+    **{80 + i: f"{w} Lead" for i, w in enumerate(
+        ("Square", "Saw", "Calliope", "Chiff", "Charang", "Voice", "Fifths"))}, 87: "Bass + Lead",
+    **{88 + i: f"{w} Pad" for i, w in enumerate(
+        ("New Age", "Warm", "Polysynth", "Choir", "Bowed", "Metallic", "Halo", "Sweep"))},
+    **{96 + i: f"{w} FX" for i, w in enumerate(
+        ("Rain", "Soundtrack", "Crystal", "Atmosphere", "Brightness", "Goblins", "Echoes", "Sci-fi"))},
+}
 
 
 def short_name(key: int) -> str:
-    """Short track name for writing: program 0-7 -> "Piano", 32-39 -> "Bass", DRUM_KEY -> "Drums"."""
+    """Track name of an instrument: "Piano", "Electric Bass", "Tenor Sax", "Flute", "Drums"."""
     if key == DRUM_KEY:
         return DRUM_SHORT_NAME
-    return FAMILY_SHORT_NAMES[int(key) // 8]
+    return SHORT_NAMES.get(int(key), PROGRAM_NAMES[int(key)])
 
 
-def track_names(keys: Iterable[int]) -> list[str]:
-    """Short names for the tracks of one file, made unique: ["Piano", "Bass", "Piano 2", "Drums"]."""
-    names = [short_name(k) for k in keys]
-    totals = Counter(names)
+def track_names(keys: Iterable[int], given: Iterable[str] | None = None) -> list[str]:
+    """Names for the tracks of one file, made unique ("Piano", "Bass", "Piano 2"): a track's own
+    name where it has one (`given`), else its instrument's."""
+    keys = list(keys)
+    given = list(given) if given is not None else [""] * len(keys)
+    names = [g.strip() or short_name(k) for k, g in zip(keys, given)]
+    totals = Counter(n.lower() for n in names)
+    taken = set(totals)
     seen: Counter[str] = Counter()
     out = []
     for name in names:
-        seen[name] += 1
-        out.append(name if totals[name] == 1 or seen[name] == 1 else f"{name} {seen[name]}")
+        low = name.lower()
+        seen[low] += 1
+        if totals[low] > 1 and seen[low] > 1:
+            n = seen[low]
+            while f"{low} {n}" in taken:
+                n += 1
+            taken.add(f"{low} {n}")
+            name = f"{name} {n}"
+        out.append(name)
     return out

@@ -71,10 +71,15 @@ class GrammarState:
         self.dur = -1
         self._elide = vocab.config.elide_repeats
         self._drum_dur = vocab.config.drum_durations
+        self.constrain(self.c)
+
+    def constrain(self, constraints: Constraints) -> None:
+        """Sample under other constraints from here on (a prompt is fed under the grammar alone)."""
+        self.c = constraints
         mask = np.ones(129, dtype=bool)
-        if self.c.programs is not None:
+        if constraints.programs is not None:
             mask[:] = False
-            mask[list(self.c.programs)] = True
+            mask[list(constraints.programs)] = True
         self._programs_mask = mask
 
     # ---- what may come next -------------------------------------------------------------

@@ -242,14 +242,15 @@ def build_midi_file(score: Score, *, title: str = "composer"):
     """The `mido.MidiFile` that `write_midi` writes."""
     import mido
 
-    scale = WRITE_TPQ / float(score.tpq) if score.tpq > 0 else 1.0
+    out_tpq = writing_tpq(score)
+    scale = out_tpq / float(score.tpq) if score.tpq > 0 else 1.0
 
     def rescale(ticks) -> np.ndarray:
         return np.floor(np.asarray(ticks, dtype=np.float64) * scale + 0.5).astype(np.int64)
 
     tracks = [t for t in score.tracks if len(t.notes)]
     channels = _assign_channels(tracks)
-    names = gm.track_names(t.key for t in tracks)
+    names = gm.track_names((t.key for t in tracks), (t.name for t in tracks))
 
     # notes per track, rescaled and cleaned per channel: rows onset, end, pitch, velocity, track index
     rows = []
@@ -286,7 +287,7 @@ def build_midi_file(score: Score, *, title: str = "composer"):
         conductor.append((int(rescale(t)), 2, mido.MetaMessage("set_tempo", tempo=mspq)))
     conductor = _dedupe_meta(conductor)
 
-    mf = mido.MidiFile(type=1, ticks_per_beat=WRITE_TPQ)
+    mf = mido.MidiFile(type=1, ticks_per_beat=out_tpq)
     mf.tracks.append(_track([mido.MetaMessage("track_name", name=_ascii(title) or "composer")],
                             conductor, end_tick))
     for i, t in enumerate(tracks):
@@ -346,25 +347,54 @@ def _dedupe_meta(events: list[tuple[int, int, object]]) -> list[tuple[int, int, 
     return [(tick, order, msg) for (tick, order), msg in last.items()]
 
 
+def writing_tpq(score: Score) -> int:
+    """The resolution a score is written at: WRITE_TPQ, or the score's own where that is a
+    multiple of WRITE_TPQ and needed to keep every tick exact (a primer's notes at their own
+    ticks, see composer/primer.py)."""
+    tpq = int(score.tpq)
+    if tpq == WRITE_TPQ or tpq % WRITE_TPQ or tpq > MAX_TPQ:
+        return WRITE_TPQ
+    step = tpq // WRITE_TPQ
+    ticks = [t.notes[:, :2].ravel() for t in score.tracks] + [
+        np.asarray(score.tempos)[:, 0], np.asarray(score.time_signatures)[:, 0],
+        np.asarray(score.key_signatures)[:, 0], np.array([score.end])]
+    exact = all(not (np.asarray(x, dtype=np.float64) % step).any() for x in ticks if len(x))
+    return WRITE_TPQ if exact else tpq
+
+
 def _assign_channels(tracks: list[Track]) -> list[int]:
-    """Drums -> channel 9; pitched tracks -> distinct channels skipping 9; beyond 15 pitched tracks,
-    one channel per program (wrapping round if there are more than 15 programs)."""
-    pitched = [t for t in tracks if not t.is_drum]
-    if len(pitched) <= len(PITCHED_CHANNELS):
-        it = iter(PITCHED_CHANNELS)
-        return [DRUM_CHANNEL if t.is_drum else next(it) for t in tracks]
-    by_program: dict[int, int] = {}
-    for t in pitched:
-        by_program.setdefault(int(t.program), PITCHED_CHANNELS[len(by_program) % len(PITCHED_CHANNELS)])
-    return [DRUM_CHANNEL if t.is_drum else by_program[int(t.program)] for t in tracks]
+    """Drums -> channel 9; a pitched track -> the channel it came with (`Track.channel`) if no
+    other track holds it, else the lowest free channel skipping 9; beyond 15 pitched channels,
+    the channel of a track with the same program (wrapping round if there are more than 15
+    programs)."""
+    out: list[int | None] = [DRUM_CHANNEL if t.is_drum else None for t in tracks]
+    holder: dict[int, int] = {}  # channel -> program of the pitched track that holds it
+    for i, t in enumerate(tracks):
+        if out[i] is None and t.channel in PITCHED_CHANNELS and t.channel not in holder:
+            out[i], holder[t.channel] = t.channel, int(t.program)
+    for i, t in enumerate(tracks):
+        if out[i] is not None:
+            continue
+        free = [c for c in PITCHED_CHANNELS if c not in holder]
+        same = [c for c, p in holder.items() if p == int(t.program)]
+        if free:
+            out[i] = free[0]
+            holder[free[0]] = int(t.program)
+        else:
+            out[i] = same[0] if same else PITCHED_CHANNELS[i % len(PITCHED_CHANNELS)]
+    return out
 
 
 def _fix_overlaps(notes: np.ndarray, channels: np.ndarray) -> np.ndarray:
     """notes rows (onset, end, pitch, velocity, track): per (channel, pitch), drop notes starting at the
-    same tick as another (keep the longest) and end each note no later than the next one starts."""
+    same tick as another (keep the longest) and end each note no later than the next one starts
+    (drums: per track and pitch)."""
     if not len(notes):
         return notes
     ch = channels[notes[:, 4]]
+    # drums are one-shots, and every parser pairs a track's own note-ons and note-offs: two drum
+    # tracks (kick and hats of a user's file) keep their notes even where their pitches meet
+    ch = np.where(ch == DRUM_CHANNEL, 16 + notes[:, 4], ch)
     order = np.lexsort((-notes[:, 1], notes[:, 0], notes[:, 2], ch))
     notes, ch = notes[order], ch[order]
     same_voice = (ch[1:] == ch[:-1]) & (notes[1:, 2] == notes[:-1, 2])

@@ -25,7 +25,7 @@ elsewhere, and for the LSTM, the torch model behind model.TorchDecoder.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -33,8 +33,10 @@ from . import grammar
 from .checkpoint import MODEL_FILE, check_vocab, open_run
 from .dataset import index_piece, window_at
 from .errors import ComposerError
-from .gm import instrument_keys
-from .score import DURATION, ONSET, Score, Track, clip_to_end, straighten_drum_beats
+from .gm import instrument_keys, short_name
+from .key import with_key_signature
+from .primer import merge_primer, primer_channels_full, primer_prompt, tempo_bin
+from .score import Score, clip_to_end, straighten_drum_beats
 from .tokenizer import Tokenizer
 from .vocab import BAR, BOS, EOS, PAD
 
@@ -59,6 +61,7 @@ class SamplingOptions:
     seed: int = 0
     num_samples: int = 1
     keep_drum_timing: bool = False  # False: drum hits under a 32nd off a beat go onto it
+    tempo_changes: bool = False  # False: the tempo asked for (or the model's first) holds throughout
     max_tokens: int = field(default=0)  # safety cap; 0 = 200 tokens a bar
 
 
@@ -104,8 +107,7 @@ class ComposerModel:
         if opts.style is not None and opts.style not in self.styles:
             raise ComposerError(f"unknown style {opts.style!r}; this model knows: {', '.join(self.styles) or 'none'}")
         if opts.primer is not None:
-            tokens = self.tokenizer.encode(opts.primer, style=opts.style)[:-1].tolist()  # drop EOS
-            return tokens, tokens.count(BAR)
+            return primer_prompt(self.tokenizer, opts.primer, opts.style, opts.tempo, opts.time_signature)
         tokens = [BOS, v.style_id(opts.style)]
         if opts.time_signature is not None:
             ts = tuple(opts.time_signature)
@@ -114,23 +116,54 @@ class ComposerModel:
                                     f"(up to 8 quarter notes a bar, denominators 2, 4, 8, 16)")
             tokens.append(v.timesig + v.ts_index[ts])
             if opts.tempo is not None:
-                tokens.append(v.tempo + int(np.argmin(abs(np.log(v.tempos) - np.log(opts.tempo)))))
+                tokens.append(v.tempo + tempo_bin(v, opts.tempo))
         return tokens, 0
 
     def constraints(self, opts: SamplingOptions, primer_bars: int) -> grammar.Constraints:
         programs = None
         if opts.instruments:
-            programs = {k for i in opts.instruments for k in instrument_keys(i)}
-        elif opts.style is not None and opts.style in self.config.get("style_instruments", {}):
-            programs = set(self.config["style_instruments"][opts.style])  # what the style's corpus plays
-        if programs is not None:
-            if opts.primer is not None:
-                programs |= {t.key for t in opts.primer.tracks}
-            programs = sorted(programs)
+            programs = {k for g in self.requested(opts) for k in g}
+        elif self.style_plays(opts.style) is not None:
+            programs = self.style_plays(opts.style)
+        if opts.primer is not None:
+            own = {t.key for t in opts.primer.tracks}
+            if primer_channels_full(opts.primer):  # a new program would find no MIDI channel
+                lost = [i for i, g in zip(opts.instruments or [], self.requested(opts)) if not g & own]
+                if lost:
+                    raise ComposerError(f"--instruments {','.join(lost)}: the primer's tracks take all 15 "
+                                        "MIDI channels for pitched instruments; name instruments it plays")
+                programs = own
+            elif programs is not None:
+                programs |= own
         total = primer_bars + opts.bars
-        return grammar.Constraints(programs=programs, max_bars=total, min_bars=total,
+        return grammar.Constraints(programs=None if programs is None else sorted(programs),
+                                   max_bars=total, min_bars=total,
                                    meter_changes=opts.time_signature is None,
-                                   tempo_changes=opts.tempo is None)
+                                   tempo_changes=opts.tempo_changes)
+
+    def style_plays(self, style: str | None) -> set[int] | None:
+        """The track keys a style's training corpus plays (config "style_instruments"), or None
+        where the model does not say (no style, or a model trained before it was recorded)."""
+        keys = self.config.get("style_instruments", {}).get(style)
+        return None if keys is None else set(keys)
+
+    def requested(self, opts: SamplingOptions) -> list[set[int]]:
+        """Per --instruments entry, the track keys that would satisfy it ("bass": 32-39), within
+        what the style plays ("guitar" in latin: the nylon guitar). An instrument the style's
+        corpus never plays is refused: the model never learnt it in that style."""
+        plays = self.style_plays(opts.style)
+        out = []
+        for name in opts.instruments or []:
+            keys = set(instrument_keys(name))
+            if plays is not None:
+                keys &= plays
+                if not keys:
+                    raise ComposerError(
+                        f"--instruments {name}: the {opts.style} style's training corpus never plays it; "
+                        f"{opts.style} plays {', '.join(short_name(k).lower() for k in sorted(plays))} "
+                        "(or leave out --style)")
+            out.append(keys)
+        return out
 
     def generate_tokens(self, opts: SamplingOptions) -> list[np.ndarray]:
         if opts.bars < 1:
@@ -141,11 +174,16 @@ class ComposerModel:
         prompt, primer_bars = self.prompt(opts)
         constraints = self.constraints(opts, primer_bars)
         n = opts.num_samples
-        states = [grammar.GrammarState(v, constraints) for _ in range(n)]
+        # the prompt (a primer with its own tempo and meter changes) under the grammar alone
+        states = [grammar.GrammarState(v, replace(constraints, programs=None, tempo_changes=True,
+                                                  meter_changes=True)) for _ in range(n)]
         for s in states:
             for t in prompt:
                 if not s.feed(t):
                     raise ComposerError("the primer does not fit the model's grammar")
+            s.constrain(constraints)
+        present = {t.key for t in opts.primer.tracks} if opts.primer is not None else set()
+        nudges = [Nudge(v, self.requested(opts), present) for _ in range(n)]
         seqs = [list(prompt) for _ in range(n)]
         guidance = self.guidance_for(opts.style) if opts.guidance is None else opts.guidance
         guided = guidance != 1.0 and opts.style is not None
@@ -156,7 +194,8 @@ class ComposerModel:
         rng = np.random.default_rng(opts.seed)
         limit = _Limit(v, opts.max_tokens or len(prompt) + 200 * opts.bars)
         if n == 1 and model.config.arch == "transformer":
-            return [np.array(self._speculative(states[0], seqs[0], opts, rng, limit, gd, steered), dtype=np.int32)]
+            return [np.array(self._speculative(states[0], seqs[0], opts, rng, limit, gd, steered, nudges[0]),
+                             dtype=np.int32)]
         groups = [Group(list(range(n)), guided)]
         for g in groups:
             g.prefill(model, seqs, v)
@@ -168,13 +207,15 @@ class ComposerModel:
                 logits[g.rows] = g.mixed(weights)[:, -1]
             masks = np.stack([limit.mask(s, len(q)) for s, q in zip(states, seqs)])
             masks[done, PAD] = True
-            nxt = np.array([_draw(*_distribution(row, mask, opts), rng) for row, mask in zip(logits, masks)])
+            nxt = np.array([_draw(*_distribution(nudge.apply(row), mask, opts), rng)
+                            for row, mask, nudge in zip(logits, masks, nudges)])
             for i in range(n):
                 if done[i]:
                     nxt[i] = PAD
                     continue
                 t = int(nxt[i])
                 states[i].feed(t)
+                nudges[i].feed(t)
                 seqs[i].append(t)
                 done[i] = t == EOS
             if all(done):
@@ -193,7 +234,7 @@ class ComposerModel:
         return [np.array(s, dtype=np.int32) for s in seqs]
 
     def _speculative(self, state, seq: list[int], opts, rng, limit, gd: float | None,
-                     steered: float) -> list[int]:
+                     steered: float, nudge: "Nudge") -> list[int]:
         """One piece, by speculative sampling with PromptLookup drafts: each model step feeds
         the last sampled token plus up to MAX_DRAFT drafted ones, and the drafts are checked
         in order against the distributions that step computed. A draft d is kept with
@@ -210,16 +251,19 @@ class ComposerModel:
         while True:
             kept = 0
             for i in range(len(draft) + 1):
-                cand, p = _distribution(logits[i], limit.mask(state, len(seq)), opts)
+                mask = limit.mask(state, len(seq))
+                cand, p = _distribution(nudge.apply(logits[i]), mask, opts)
                 t = _check_draft(cand, p, draft[i], rng) if i < len(draft) else _draw(cand, p, rng)
                 if i == len(draft) or t != draft[i]:
                     break
                 kept += 1
                 state.feed(t)
+                nudge.feed(t)
                 seq.append(t)
                 if t == EOS:
                     return seq
             state.feed(t)
+            nudge.feed(t)
             seq.append(t)
             if base is not None:  # forget the drafts that were not kept
                 model.cache_crop(g.cache, base + 1 + kept)
@@ -242,11 +286,11 @@ class ComposerModel:
         score = clip_to_end(self.tokenizer.decode(tokens))  # the bars asked for, no ringing bar after
         if not opts.keep_drum_timing:  # so that notation software keeps the tempo and bar lines
             score = straighten_drum_beats(score)
-        if opts.tempo is not None and opts.primer is None:  # the tokens hold a tempo bin; the file
-            score.tempos = np.array([[0.0, float(opts.tempo)]])  # gets exactly what was asked for
         if opts.primer is not None:
-            score = _keep_primer(opts.primer, score, self.tokenizer)
-        return score
+            score = merge_primer(opts.primer, score, self.tokenizer, tempo=opts.tempo)
+        elif opts.tempo is not None:  # the tokens hold a tempo bin; the file gets exactly what was asked for
+            score.tempos = np.array([[0.0, float(opts.tempo)]])
+        return with_key_signature(score)
 
 
 class Group:
@@ -303,6 +347,38 @@ class PromptLookup:
         self.indexed = max(self.indexed, len(seq))
         start = self.after.get(tuple(seq[-n:]))
         return [] if start is None else seq[start:start + self.k]
+
+
+class Nudge:
+    """Every instrument the user named keeps playing: while one of them has been silent for a
+    whole bar (or has not come in yet), its Program tokens get a logit bonus of NUDGE for each
+    such bar, so a style that never plays it (pop with drums) brings it in and keeps it, and
+    a style that does is left alone."""
+
+    NUDGE = 4.0  # nats a silent bar
+
+    def __init__(self, vocab, wanted: list[set[int]], present: set[int]):
+        self.v = vocab
+        self.wanted = wanted
+        self.silent = [0 if g & present else 1 for g in wanted]  # bars each has been silent
+
+    def feed(self, token: int) -> None:
+        if not self.wanted:
+            return
+        if token == BAR:
+            self.silent = [n + 1 for n in self.silent]
+        elif self.v.program <= token < self.v.pitch:
+            k = token - self.v.program
+            self.silent = [0 if k in g else n for g, n in zip(self.wanted, self.silent)]
+
+    def apply(self, row: np.ndarray) -> np.ndarray:
+        quiet = [(g, n - 1) for g, n in zip(self.wanted, self.silent) if n > 1]
+        if not quiet:
+            return row
+        row = row.copy()
+        for g, bars in quiet:
+            row[[self.v.program + k for k in g]] += self.NUDGE * bars
+        return row
 
 
 class _Limit:
@@ -366,28 +442,6 @@ def _check_draft(cand: np.ndarray, p: np.ndarray, draft: int, rng: np.random.Gen
 def _draw(cand: np.ndarray, p: np.ndarray, rng: np.random.Generator) -> int:
     i = int(np.searchsorted(np.cumsum(p), rng.random() * p.sum(), side="right"))
     return int(cand[min(i, len(cand) - 1)])
-
-
-def _keep_primer(primer: Score, generated: Score, tokenizer: Tokenizer) -> Score:
-    """The primer's own notes (unquantised) plus the generated notes after it, at the primer's tpq."""
-    tpq = primer.tpq
-    f = tpq / generated.tpq
-    primer_end = tokenizer.quantise(primer).end  # where the primer's bars end, on the model's grid
-    tracks = {t.key: Track(t.program, t.is_drum, t.name, t.notes.copy()) for t in primer.tracks}
-    for t in generated.tracks:
-        new = t.notes[t.notes[:, ONSET] >= primer_end].astype(np.float64)
-        new[:, ONSET] *= f
-        new[:, DURATION] *= f
-        new = np.round(new).astype(np.int64)
-        if t.key in tracks:
-            tracks[t.key].notes = np.concatenate([tracks[t.key].notes, new])
-        elif len(new):
-            tracks[t.key] = Track(t.program, t.is_drum, "", new)
-    return Score(tpq=tpq, tracks=list(tracks.values()),
-                 tempos=np.c_[generated.tempos[:, 0] * f, generated.tempos[:, 1]],
-                 time_signatures=np.c_[generated.time_signatures[:, 0] * f,
-                                       generated.time_signatures[:, 1:]].astype(np.int64),
-                 key_signatures=primer.key_signatures.copy(), end=int(round(generated.end * f)))
 
 
 def load_model(path=None, device: str = "cpu", backend: str = "auto") -> ComposerModel:

@@ -32,6 +32,8 @@ class Track:
     is_drum: bool = False
     name: str = ""
     notes: np.ndarray = field(default_factory=empty_notes)
+    channel: int | None = None  # MIDI channel 0-15 the track played on in its file, if known;
+    # a writer keeps it where it is free (drums: always channel 10)
 
     @property
     def key(self) -> int:
@@ -112,7 +114,7 @@ def straighten_drum_beats(score: Score) -> Score:
             first = np.ones(len(notes), dtype=bool)
             first[1:] = (notes[1:, ONSET] != notes[:-1, ONSET]) | (notes[1:, PITCH] != notes[:-1, PITCH])
             notes = notes[first]
-        tracks.append(Track(t.program, t.is_drum, t.name, notes))
+        tracks.append(replace(t, notes=notes))
     return replace(score, tracks=tracks)
 
 
@@ -126,5 +128,5 @@ def clip_to_end(score: Score) -> Score:
     for t in score.tracks:
         notes = t.notes[t.notes[:, ONSET] < score.end].copy()
         notes[:, DURATION] = np.maximum(np.minimum(notes[:, DURATION], score.end - notes[:, ONSET]), 1)
-        tracks.append(Track(t.program, t.is_drum, t.name, notes))
+        tracks.append(replace(t, notes=notes))
     return replace(score, tracks=tracks)

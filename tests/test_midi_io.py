@@ -258,7 +258,7 @@ def test_many_tracks_get_channels_and_unique_names(tmp_path):
         assert prog_of.setdefault(c, prog) == prog
     names = [next(m.name for m in tr if m.type == "track_name") for tr in mf.tracks[1:]]
     assert len(set(names)) == len(names)
-    assert names[:4] == ["Piano", "Mallets", "Organ", "Piano 2"]
+    assert names[:4] == ["Piano", "Celesta", "Drawbar Organ", "Piano 2"]
 
 
 def test_write_is_atomic(tmp_path, monkeypatch):
@@ -284,8 +284,12 @@ def test_write_is_atomic(tmp_path, monkeypatch):
 def test_gm_names():
     assert len(gm.PROGRAM_NAMES) == 128
     assert gm.PROGRAM_NAMES[0] == "Acoustic Grand Piano" and gm.PROGRAM_NAMES[127] == "Gunshot"
-    assert gm.short_name(3) == "Piano" and gm.short_name(35) == "Bass" and gm.short_name(DRUM_KEY) == "Drums"
-    assert gm.track_names([0, 33, 1, DRUM_KEY, 0]) == ["Piano", "Bass", "Piano 2", "Drums", "Piano 3"]
+    assert gm.short_name(3) == "Honky-tonk Piano" and gm.short_name(35) == "Fretless Bass"
+    assert gm.short_name(66) == "Tenor Sax" and gm.short_name(73) == "Flute" and gm.short_name(DRUM_KEY) == "Drums"
+    assert gm.short_name(24) == "Nylon Guitar" and gm.short_name(87) == "Bass + Lead"
+    assert gm.track_names([0, 33, 0, DRUM_KEY, 0]) == ["Piano", "Electric Bass", "Piano 2", "Drums", "Piano 3"]
+    # a track's own name wins, made unique against the others (case-insensitively)
+    assert gm.track_names([0, 0, 0], ["MELODY", "", "Piano"]) == ["MELODY", "Piano", "Piano 2"]
     cases = {
         "piano": 0, "Piano": 0, "bass": 33, "acoustic bass": 32, "drums": DRUM_KEY, "Drum Kit": DRUM_KEY,
         "sax": 65, "tenor sax": 66, "Tenor Sax": 66, "guitar": 24, "strings": 48, "flute": 73, "vibraphone": 11,

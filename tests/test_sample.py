@@ -98,7 +98,9 @@ def test_a_style_keeps_to_its_corpus_instruments_unless_told_otherwise():
     assert len(free) > 2  # an untrained model picks all sorts of instruments
     cm.config = {"style_instruments": {"pop": [0, 73]}}
     assert {t.key for s in cm.generate_batch(**kw) for t in s.tracks} <= {0, 73}
-    assert {t.key for s in cm.generate_batch(**kw, instruments=["drums"]) for t in s.tracks} == {DRUM_KEY}
+    assert {t.key for s in cm.generate_batch(**kw, instruments=["flute"]) for t in s.tracks} == {73}
+    with pytest.raises(ComposerError, match="never plays it; pop plays piano, flute"):
+        cm.generate_batch(**kw, instruments=["drums"])  # refused, not ignored
     assert len({t.key for s in cm.generate_batch(**{**kw, "style": "jazz"}) for t in s.tracks}) > 2
 
 
