@@ -52,14 +52,17 @@ def read_midi(path) -> Score:
     sorted by onset then pitch. Tempo events with a tempo of 0 or outside MIN_QPM..MAX_QPM quarter
     notes per minute are dropped as corrupt (the previous tempo, or 120, stays in force) rather than
     rejecting a file whose notes are fine; time and key signatures with impossible values are
-    dropped likewise. `end` is the end of the last note.
+    dropped likewise. A note-on that is never switched off is kept and ends at the end of its
+    track, where a player would stop it (symusic, pretty_midi and music21 all drop such notes).
+    `end` is the end of the last note.
 
     Raises ScoreError(path, reason) for anything unusable: a missing, empty or non-MIDI file,
-    truncated or corrupt data, SMPTE timing, no notes, more than MAX_NOTES notes, or music longer
-    than MAX_TICKS ticks / MAX_SECONDS seconds.
+    truncated or corrupt data, SMPTE timing, a type-2 file (sequential patterns), no notes, more
+    than MAX_NOTES notes, or music longer than MAX_TICKS ticks / MAX_SECONDS seconds.
     """
     data = _read_bytes(path)
     _check_header(path, data)
+    data = _close_hanging_notes(data)
     try:
         import symusic
 
@@ -139,7 +142,11 @@ def _check_header(path, data: bytes) -> None:
         raise ScoreError(path, "not a MIDI file")
     if len(data) < 14:
         raise ScoreError(path, "truncated or corrupt MIDI data (header cut short)")
-    _length, _fmt, ntracks, division = struct.unpack(">IHHH", data[4:14])
+    _length, fmt, ntracks, division = struct.unpack(">IHHH", data[4:14])
+    if fmt == 2:
+        raise ScoreError(path, "type-2 MIDI (sequential patterns) is not supported")
+    if fmt > 2:
+        raise ScoreError(path, f"invalid MIDI file format ({fmt}; expected 0 or 1)")
     if division & 0x8000:
         raise ScoreError(path, "SMPTE time division is not supported")
     if division == 0:
@@ -156,6 +163,37 @@ def _check_header(path, data: bytes) -> None:
             raise ScoreError(path, f"truncated MIDI data (file ends inside track {found + 1} of {ntracks})")
         found += kind == b"MTrk"
         pos += 8 + size
+
+
+# one note-off (delta time 0) for every pitch on one channel, the first without its delta time
+_ALL_NOTE_OFFS = [b"\x00".join(bytes((0x80 | ch, pitch, 64)) for pitch in range(128)) for ch in range(16)]
+
+
+def _close_hanging_notes(data: bytes) -> bytes:
+    """`data` with note-offs at the end of each track for every pitch of every channel it uses, so
+    a note-on never switched off ends at the end of its track, where a player would stop it.
+
+    symusic drops a note-on it never sees switched off, and ignores a note-off with nothing to
+    switch off, so the added note-offs change nothing else (one hanging note per channel and
+    pitch is closed, which is all real files hold). A track uses channel c only if the byte 0x9c
+    (a note-on status) occurs in it: running status can only repeat a status byte written once.
+    The header is checked already; this costs ~0.1 ms per track instead of walking every event.
+    """
+    pos = 8 + struct.unpack(">I", data[4:8])[0]
+    out = [data[:pos]]
+    while pos + 8 <= len(data):
+        kind, size = data[pos:pos + 4], struct.unpack(">I", data[pos + 4:pos + 8])[0]
+        chunk = data[pos + 8:pos + 8 + size]
+        pos += 8 + size
+        offs = [_ALL_NOTE_OFFS[ch] for ch in range(16) if bytes((0x90 | ch,)) in chunk] if kind == b"MTrk" else []
+        if offs:
+            if chunk.endswith(b"\xff\x2f\x00"):  # the note-offs take the end_of_track's delta time
+                chunk = chunk[:-3] + b"\x00".join(offs) + b"\x00\xff\x2f\x00"
+            else:  # no end_of_track: at the last event's time
+                chunk += b"\x00" + b"\x00".join(offs)
+        out.append(kind + struct.pack(">I", len(chunk)) + chunk)
+    out.append(data[pos:])
+    return b"".join(out)
 
 
 def _tempos(sm) -> np.ndarray:
