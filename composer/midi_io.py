@@ -33,7 +33,9 @@ MAX_NOTES = 500_000
 MAX_TICKS = 100_000_000  # symusic keeps ticks in int32; anything near that is corrupt anyway
 MAX_SECONDS = 2 * 3600.0
 MAX_TPQ = 32767  # 15 bits: the header's division field
+MAX_TRACKS = 1024  # track chunks; symusic takes ~15 s on 65535 tiny tracks of 16 channels
 MIN_QPM, MAX_QPM = 10.0, 1000.0  # tempo events outside this range are dropped as corrupt
+MAX_ADDED_NOTE_OFFS = 8 * 1024 * 1024  # bytes of note-offs added to close hanging notes
 
 WRITE_TPQ = 480
 DRUM_CHANNEL = 9  # MIDI channel 10
@@ -57,8 +59,9 @@ def read_midi(path) -> Score:
     `end` is the end of the last note.
 
     Raises ScoreError(path, reason) for anything unusable: a missing, empty or non-MIDI file,
-    truncated or corrupt data, SMPTE timing, a type-2 file (sequential patterns), no notes, more
-    than MAX_NOTES notes, or music longer than MAX_TICKS ticks / MAX_SECONDS seconds.
+    truncated or corrupt data, SMPTE timing, a type-2 file (sequential patterns), more than
+    MAX_TRACKS track chunks, no notes, more than MAX_NOTES notes, or music longer than MAX_TICKS
+    ticks / MAX_SECONDS seconds.
     """
     data = _read_bytes(path)
     _check_header(path, data)
@@ -153,6 +156,8 @@ def _check_header(path, data: bytes) -> None:
         raise ScoreError(path, "invalid ticks per quarter note (0)")
     if ntracks == 0:
         raise ScoreError(path, "no tracks")
+    if ntracks > MAX_TRACKS:
+        raise ScoreError(path, f"too many tracks ({ntracks} > {MAX_TRACKS})")
     # walk the chunks: a file cut short at a chunk boundary would otherwise load with tracks missing
     pos, found = 8 + _length, 0
     while found < ntracks:
@@ -177,16 +182,19 @@ def _close_hanging_notes(data: bytes) -> bytes:
     switch off, so the added note-offs change nothing else (one hanging note per channel and
     pitch is closed, which is all real files hold). A track uses channel c only if the byte 0x9c
     (a note-on status) occurs in it: running status can only repeat a status byte written once.
-    The header is checked already; this costs ~0.1 ms per track instead of walking every event.
+    The header is checked already. This costs a few microseconds per track instead of walking
+    every event; at most MAX_ADDED_NOTE_OFFS bytes are added (a crafted file with thousands of
+    tiny tracks must not grow a hundredfold), far more than any real file needs.
     """
     pos = 8 + struct.unpack(">I", data[4:8])[0]
-    out = [data[:pos]]
+    out, budget = [data[:pos]], MAX_ADDED_NOTE_OFFS
     while pos + 8 <= len(data):
         kind, size = data[pos:pos + 4], struct.unpack(">I", data[pos + 4:pos + 8])[0]
         chunk = data[pos + 8:pos + 8 + size]
         pos += 8 + size
         offs = [_ALL_NOTE_OFFS[ch] for ch in range(16) if bytes((0x90 | ch,)) in chunk] if kind == b"MTrk" else []
-        if offs:
+        budget -= 512 * len(offs)
+        if offs and budget >= 0:
             if chunk.endswith(b"\xff\x2f\x00"):  # the note-offs take the end_of_track's delta time
                 chunk = chunk[:-3] + b"\x00".join(offs) + b"\x00\xff\x2f\x00"
             else:  # no end_of_track: at the last event's time

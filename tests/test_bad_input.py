@@ -307,3 +307,8 @@ def test_music21_bad_files(tmp_path):
     p.write_bytes(bytes(range(256)) * 4)
     with pytest.raises(ScoreError):
         load_score(p)
+    for suffix in (".krn", ".abc", ".musicxml", ".mxl"):  # music21's own message is unclear for these
+        p = tmp_path / f"nothing{suffix}"
+        p.write_bytes(b"")
+        with pytest.raises(ScoreError, match=f"^{p}: empty file$"):
+            load_score(p)

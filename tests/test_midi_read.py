@@ -123,3 +123,13 @@ def test_tracks_sharing_a_program_stay_separate(tmp_path):
     assert [(t.name, t.program, t.is_drum, len(t.notes)) for t in s.tracks] == [
         ("MELODY", 0, False, 5), ("BRIDGE", 0, False, 3), ("PIANO", 0, False, 4),
         ("Kick", 0, True, 8), ("Hats", 0, True, 16)]
+
+
+def test_too_many_tracks_are_refused_at_once(tmp_path):
+    # 65535 tiny tracks using all 16 channels: symusic alone takes ~15 s to make a million empty tracks
+    body = b"".join(bytes([0, 0x90 | c, 60, 64]) for c in range(16)) + b"\x00\xff\x2f\x00"
+    path = tmp_path / "tracks.mid"
+    path.write_bytes(b"MThd" + struct.pack(">IHHH", 6, 1, 65535, 480)
+                     + (b"MTrk" + struct.pack(">I", len(body)) + body) * 65535)
+    with pytest.raises(ScoreError, match=r"too many tracks \(65535 > 1024\)"):
+        read_midi(path)
