@@ -33,7 +33,9 @@ MAX_NOTES = 500_000
 MAX_TICKS = 100_000_000  # symusic keeps ticks in int32; anything near that is corrupt anyway
 MAX_SECONDS = 2 * 3600.0
 MAX_TPQ = 32767  # 15 bits: the header's division field
+MAX_TRACKS = 1024  # track chunks; symusic takes ~15 s on 65535 tiny tracks of 16 channels
 MIN_QPM, MAX_QPM = 10.0, 1000.0  # tempo events outside this range are dropped as corrupt
+MAX_ADDED_NOTE_OFFS = 8 * 1024 * 1024  # bytes of note-offs added to close hanging notes
 
 WRITE_TPQ = 480
 DRUM_CHANNEL = 9  # MIDI channel 10
@@ -52,14 +54,18 @@ def read_midi(path) -> Score:
     sorted by onset then pitch. Tempo events with a tempo of 0 or outside MIN_QPM..MAX_QPM quarter
     notes per minute are dropped as corrupt (the previous tempo, or 120, stays in force) rather than
     rejecting a file whose notes are fine; time and key signatures with impossible values are
-    dropped likewise. `end` is the end of the last note.
+    dropped likewise. A note-on that is never switched off is kept and ends at the end of its
+    track, where a player would stop it (symusic, pretty_midi and music21 all drop such notes).
+    `end` is the end of the last note.
 
     Raises ScoreError(path, reason) for anything unusable: a missing, empty or non-MIDI file,
-    truncated or corrupt data, SMPTE timing, no notes, more than MAX_NOTES notes, or music longer
-    than MAX_TICKS ticks / MAX_SECONDS seconds.
+    truncated or corrupt data, SMPTE timing, a type-2 file (sequential patterns), more than
+    MAX_TRACKS track chunks, no notes, more than MAX_NOTES notes, or music longer than MAX_TICKS
+    ticks / MAX_SECONDS seconds.
     """
     data = _read_bytes(path)
     _check_header(path, data)
+    data = _close_hanging_notes(data)
     try:
         import symusic
 
@@ -139,13 +145,19 @@ def _check_header(path, data: bytes) -> None:
         raise ScoreError(path, "not a MIDI file")
     if len(data) < 14:
         raise ScoreError(path, "truncated or corrupt MIDI data (header cut short)")
-    _length, _fmt, ntracks, division = struct.unpack(">IHHH", data[4:14])
+    _length, fmt, ntracks, division = struct.unpack(">IHHH", data[4:14])
+    if fmt == 2:
+        raise ScoreError(path, "type-2 MIDI (sequential patterns) is not supported")
+    if fmt > 2:
+        raise ScoreError(path, f"invalid MIDI file format ({fmt}; expected 0 or 1)")
     if division & 0x8000:
         raise ScoreError(path, "SMPTE time division is not supported")
     if division == 0:
         raise ScoreError(path, "invalid ticks per quarter note (0)")
     if ntracks == 0:
         raise ScoreError(path, "no tracks")
+    if ntracks > MAX_TRACKS:
+        raise ScoreError(path, f"too many tracks ({ntracks} > {MAX_TRACKS})")
     # walk the chunks: a file cut short at a chunk boundary would otherwise load with tracks missing
     pos, found = 8 + _length, 0
     while found < ntracks:
@@ -156,6 +168,40 @@ def _check_header(path, data: bytes) -> None:
             raise ScoreError(path, f"truncated MIDI data (file ends inside track {found + 1} of {ntracks})")
         found += kind == b"MTrk"
         pos += 8 + size
+
+
+# one note-off (delta time 0) for every pitch on one channel, the first without its delta time
+_ALL_NOTE_OFFS = [b"\x00".join(bytes((0x80 | ch, pitch, 64)) for pitch in range(128)) for ch in range(16)]
+
+
+def _close_hanging_notes(data: bytes) -> bytes:
+    """`data` with note-offs at the end of each track for every pitch of every channel it uses, so
+    a note-on never switched off ends at the end of its track, where a player would stop it.
+
+    symusic drops a note-on it never sees switched off, and ignores a note-off with nothing to
+    switch off, so the added note-offs change nothing else (one hanging note per channel and
+    pitch is closed, which is all real files hold). A track uses channel c only if the byte 0x9c
+    (a note-on status) occurs in it: running status can only repeat a status byte written once.
+    The header is checked already. This costs a few microseconds per track instead of walking
+    every event; at most MAX_ADDED_NOTE_OFFS bytes are added (a crafted file with thousands of
+    tiny tracks must not grow a hundredfold), far more than any real file needs.
+    """
+    pos = 8 + struct.unpack(">I", data[4:8])[0]
+    out, budget = [data[:pos]], MAX_ADDED_NOTE_OFFS
+    while pos + 8 <= len(data):
+        kind, size = data[pos:pos + 4], struct.unpack(">I", data[pos + 4:pos + 8])[0]
+        chunk = data[pos + 8:pos + 8 + size]
+        pos += 8 + size
+        offs = [_ALL_NOTE_OFFS[ch] for ch in range(16) if bytes((0x90 | ch,)) in chunk] if kind == b"MTrk" else []
+        budget -= 512 * len(offs)
+        if offs and budget >= 0:
+            if chunk.endswith(b"\xff\x2f\x00"):  # the note-offs take the end_of_track's delta time
+                chunk = chunk[:-3] + b"\x00".join(offs) + b"\x00\xff\x2f\x00"
+            else:  # no end_of_track: at the last event's time
+                chunk += b"\x00" + b"\x00".join(offs)
+        out.append(kind + struct.pack(">I", len(chunk)) + chunk)
+    out.append(data[pos:])
+    return b"".join(out)
 
 
 def _tempos(sm) -> np.ndarray:

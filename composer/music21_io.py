@@ -35,6 +35,11 @@ def read_music21(path) -> Score:
     if p.is_dir():
         raise ScoreError(path, "is a directory")
     try:
+        if p.stat().st_size == 0:
+            raise ScoreError(path, "empty file")
+    except OSError as e:
+        raise ScoreError(path, f"cannot read file ({e.strerror or e})") from None
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             import music21  # noqa: F401  (slow import, on purpose only here)

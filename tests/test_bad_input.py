@@ -172,10 +172,11 @@ def test_no_notes(tmp_path):
     _expect_error(path, "no notes")
 
 
-def test_only_unterminated_notes(tmp_path):
+def test_only_unterminated_notes_are_kept(tmp_path):
+    # a note-on never switched off ends where its track ends (here at once): see test_midi_read.py
     mf = _simple_file(notes=())
     mf.tracks[0].insert(1, mido.Message("note_on", note=60, velocity=90))
-    _expect_error(_save(mf, tmp_path / "hanging.mid"), "no notes")
+    assert read_midi(_save(mf, tmp_path / "hanging.mid")).tracks[0].notes.tolist() == [[0, 0, 60, 90]]
 
 
 def test_far_notes_are_too_long(tmp_path):
@@ -306,3 +307,8 @@ def test_music21_bad_files(tmp_path):
     p.write_bytes(bytes(range(256)) * 4)
     with pytest.raises(ScoreError):
         load_score(p)
+    for suffix in (".krn", ".abc", ".musicxml", ".mxl"):  # music21's own message is unclear for these
+        p = tmp_path / f"nothing{suffix}"
+        p.write_bytes(b"")
+        with pytest.raises(ScoreError, match=f"^{p}: empty file$"):
+            load_score(p)
