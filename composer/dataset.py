@@ -2,7 +2,7 @@
 
 Every window is a well-formed sequence prefix: `BOS Style TimeSig Tempo Bar ...`, starting on
 a bar line of a piece, with the style, meter and tempo in force there as its header, so the
-model always knows the context. Token files stay memory-mapped; only windows are copied.
+model always knows the context. Each piece's tokens are held in memory (int32, as cached).
 
 Augmentation: style dropout (the unknown-style token, for classifier-free guidance) and a
 random transposition of pitched notes (never drums) that keeps every pitch in 0..127. A share
@@ -22,7 +22,7 @@ from .vocab import BAR, BOS, PAD, Vocab
 
 @dataclass
 class Piece:
-    tokens: np.ndarray  # memory-mapped int32, as cached (style token = unknown)
+    tokens: np.ndarray  # int32, as cached (style token = unknown)
     style: int  # style token id for this piece
     bars: np.ndarray  # index of every Bar token
     bar_ts: np.ndarray  # TimeSig token in force at each bar (a change right after it included)

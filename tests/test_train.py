@@ -392,3 +392,37 @@ def test_a_run_from_before_keep_key_resumes_transposing_every_window():
     assert resumed_config(TrainConfig(), {**saved, "keep_key": 0.5}).keep_key == 0.5
     with pytest.raises(ComposerError, match="cannot change keep_key"):
         resumed_config(TrainConfig(keep_key=0.2), {**saved, "keep_key": 0.5})
+
+
+# ---------------------------------------------------------------------------- nothing a user gives is lost
+
+def short_piece(seed: int) -> Score:
+    """Two bars of quarter notes: a tiny file, for corpora of many files."""
+    rng = np.random.default_rng(300 + seed)
+    notes = [[k * 480, 480, 60 + int(rng.integers(0, 12)), 80] for k in range(8)]
+    return Score(tpq=480, tracks=[Track(program=0, notes=np.array(notes, dtype=np.int64))], end=8 * 480)
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd"))
+
+
+def test_a_corpus_larger_than_the_open_files_limit_trains(tmp_path):
+    resource = pytest.importorskip("resource")
+    root = tmp_path / "corpus"
+    for i in range(300):
+        (root / f"style{i % 3}").mkdir(parents=True, exist_ok=True)
+        write_midi(short_piece(i), root / f"style{i % 3}" / f"t{i}.mid")
+    limit = max(128, open_fds() + 64)  # room for this process, none for a descriptor per file
+    assert limit < 300
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
+    try:
+        summary = train([root], tmp_path / "run", TrainConfig(**{**CONFIG, "steps": 2, "eval_every": 2, "context": 64,
+                                                                  "batch_size": 2}, eval_windows=4), progress=False)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert summary["steps"] == 2 and summary["corpus"]["files"] == 300
+    assert math.isfinite(summary["best_val_loss"])
+    assert state(tmp_path / "run")["step"] == 2
+    checkpoint.load_run(tmp_path / "run")
