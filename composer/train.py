@@ -5,7 +5,7 @@
 Reads top to bottom like nanoGPT's train.py:
 
     1. tokenise the corpus into the token cache, collect its styles, build the tokenizer
-    2. index every piece and split train/validation by file (never by window)
+    2. index every piece and split train/validation by file (never by window), stratified by style
     3. build the model (or load it: --resume, --from) and an AdamW optimizer
        (a fine-tune also rehearses the base run's replay windows in every batch)
     4. loop: sample windows, forward, backward, clip, step; evaluate and checkpoint every so often
@@ -356,7 +356,7 @@ def train(roots, out_dir, cfg: TrainConfig | None = None, style: str | None = No
         instruments[name] = sorted(set(instruments.get(name, [])) | set(keys))
     extra = {**extra, "style_instruments": instruments}
 
-    # ---- 2. pieces, split by file (the resumed split is the saved one)
+    # ---- 2. pieces, split by file and style (the resumed split is the saved one)
     pieces = [index_piece(index.open_tokens(i), vocab.style_id(f.style), vocab) for i, f in enumerate(index.files)]
     shas = [f.sha256 for f in index.files]
     if state is not None:
@@ -364,7 +364,7 @@ def train(roots, out_dir, cfg: TrainConfig | None = None, style: str | None = No
         train_idx = [i for i, s in enumerate(shas) if s not in held_out]
         val_idx = [i for i, s in enumerate(shas) if s in held_out]
     else:
-        train_idx, val_idx = split_by_file(shas, cfg.val_fraction)
+        train_idx, val_idx = split_by_file(shas, cfg.val_fraction, [f.style for f in index.files], cfg.seed)
     train_tokens = sum(index.files[i].n_tokens for i in train_idx)
 
     # ---- 3. model and optimizer
