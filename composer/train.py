@@ -34,6 +34,7 @@ one would.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -50,7 +51,7 @@ import torch.nn.functional as F
 
 from .atomic import atomic_path, write_text_atomic
 from .checkpoint import MODEL_FILE, inherited, load_run, read_run_config, resolve_run, write_run_config
-from .corpus import load_index, style_instruments, tokenize_corpus
+from .corpus import discover, load_index, style_instruments, tokenize_corpus
 from .dataset import WindowSampler, index_piece, split_by_file
 from .errors import ComposerError
 from .model import ModelConfig, build_model, load_model, save_weights
@@ -329,6 +330,8 @@ def train(roots, out_dir, cfg: TrainConfig | None = None, style: str | None = No
     fine_tuning = init_name is not None
 
     # ---- 1. corpus -> token cache -> styles -> tokenizer
+    if state is not None:  # before tokenising (and rewriting the run's cache index): is it the run's corpus?
+        _check_resumed_corpus(run, roots, state, _file_shas(roots, style))
     cache_dir = Path(cache_dir) if cache_dir is not None else run / "cache"
     corpus = tokenize_corpus(roots, cache_dir, base_tok, style=style, workers=cfg.workers, progress=progress)
     print(corpus.format(), flush=True)
@@ -361,6 +364,7 @@ def train(roots, out_dir, cfg: TrainConfig | None = None, style: str | None = No
     shas = [f.sha256 for f in index.files]
     if state is not None:
         held_out = set(state["val_files"])
+        _check_resumed_corpus(run, roots, state, shas)  # again: a held-out file may have been skipped
         train_idx = [i for i, s in enumerate(shas) if s not in held_out]
         val_idx = [i for i, s in enumerate(shas) if s in held_out]
     else:
@@ -426,7 +430,11 @@ def train(roots, out_dir, cfg: TrainConfig | None = None, style: str | None = No
             val_x, val_y = WindowSampler([pieces[i] for i in val_idx], vocab, context, style_dropout=0.0,
                                          transpose=0).fixed_windows(cfg.eval_windows)
         except ValueError:
-            pass
+            print(f"warning: the {len(val_idx)} validation files have no bars; training without validation "
+                  f"({MODEL_FILE} will be the latest weights, not the best)", flush=True)
+    elif cfg.val_fraction > 0:
+        print(f"warning: no validation files (no style has two files to hold one out); training without "
+              f"validation ({MODEL_FILE} will be the latest weights, not the best)", flush=True)
     baseline = unigram_entropy([pieces[i] for i in train_idx], len(tokenizer))
 
     # ---- where we start: step 0, or the last checkpoint
@@ -442,7 +450,8 @@ def train(roots, out_dir, cfg: TrainConfig | None = None, style: str | None = No
         best_val = mark.get("best_val") if mark.get("best_val") is not None else math.inf
         best_bpn, best_step = mark.get("best_val_bits_per_note"), mark.get("best_step")
     metrics = read_metrics(run, step) if state is not None else []
-    val_files = sorted(shas[i] for i in val_idx)
+    val_files = sorted(set(shas[i] for i in val_idx))
+    val_paths = {shas[i]: index.files[i].path for i in val_idx}
 
     def summary(at_step: int, elapsed: float) -> dict:
         per_style = {}
@@ -469,7 +478,8 @@ def train(roots, out_dir, cfg: TrainConfig | None = None, style: str | None = No
         write_run_config(run, model.config.to_dict(), tokenizer, summary(at_step, elapsed), extra)
         write_text_atomic(run / STATE_FILE, json.dumps(
             {"format": "composer-train-state", "version": 1, **marks, "total_steps": total, "arch": arch,
-             "size": size, "init_from": init_name, "val_files": val_files, "config": asdict(cfg)}, indent=1))
+             "size": size, "init_from": init_name, "val_files": val_files, "val_paths": val_paths,
+             "config": asdict(cfg)}, indent=1))
 
     print(f"model: {arch} {size}, {model.num_params() / 1e6:.2f}M parameters on {device}; "
           f"{len(train_idx)} train / {len(val_idx)} validation files, {train_tokens} train tokens; "
@@ -598,6 +608,29 @@ def _with_rehearsal(sampler, run: Path, init_run, state, train_pieces, tokenizer
         return sampler
     print(f"rehearsing {len(base)} windows of the base model's styles ({cfg.replay:.0%} of each batch)", flush=True)
     return ReplayMix(sampler, base, cfg.replay, tokenizer.vocab.style)
+
+
+def _check_resumed_corpus(run: Path, roots, state: dict, shas) -> None:
+    """A resumed run validates on the files it held out (by content): all must be in the corpus."""
+    missing = set(state["val_files"]) - set(shas)
+    if missing:
+        paths = state.get("val_paths", {})  # runs from before val_paths name files by content hash
+        names = sorted(paths.get(sha, f"sha256 {sha[:12]}") for sha in missing)
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        raise ComposerError(f"{run}: the corpus is not the one this run was trained on: {len(missing)} of its "
+                            f"{len(state['val_files'])} validation files are not in {', '.join(map(str, roots))} "
+                            f"({shown}); resume with the run's corpus, or start a new run")
+
+
+def _file_shas(roots, style) -> list[str]:
+    """sha256 of every music file under `roots` (unreadable ones left out): what the cache keys on."""
+    out = []
+    for path, _ in discover(roots, style).files:
+        try:
+            out.append(hashlib.sha256(path.read_bytes()).hexdigest())
+        except OSError:
+            pass
+    return out
 
 
 def _tokenizer_of(run: Path) -> Tokenizer:

@@ -426,3 +426,62 @@ def test_a_corpus_larger_than_the_open_files_limit_trains(tmp_path):
     assert math.isfinite(summary["best_val_loss"])
     assert state(tmp_path / "run")["step"] == 2
     checkpoint.load_run(tmp_path / "run")
+
+
+def held_out_paths(run: Path) -> list[str]:
+    """The paths of a run's validation files (state.json keeps their sha256), from its cache index."""
+    from composer.corpus import load_index
+
+    shas = set(state(run)["val_files"])
+    return sorted(f.path for f in load_index(run / "cache").files if f.sha256 in shas)
+
+
+def test_resume_refuses_a_corpus_without_the_runs_validation_files(reference, corpus, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(reference[0], run)
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    val_paths = held_out_paths(run)
+    assert len(val_paths) >= 2
+    gone = val_paths[0]
+    partial = tmp_path / "partial"
+    shutil.copytree(corpus, partial)
+    (partial / Path(gone).relative_to(corpus)).unlink()
+    more = dict(CONFIG, steps=STEPS + 2)
+    with pytest.raises(ComposerError) as e:
+        train([partial], run, TrainConfig(**more), resume=True, progress=False)
+    assert str(e.value) == (f"{run}: the corpus is not the one this run was trained on: 1 of its {len(val_paths)} "
+                            f"validation files are not in {partial} ({gone}); resume with the run's corpus, "
+                            "or start a new run")
+    other = tmp_path / "other"  # the same styles, other music: none of the held-out files
+    for i in range(6):
+        for style, make in (("scales", scale_piece), ("grooves", groove_piece)):
+            (other / style).mkdir(parents=True, exist_ok=True)
+            write_midi(make(50 + i), other / style / f"{style}{i}.mid")
+    with pytest.raises(ComposerError, match=f"{len(val_paths)} of its {len(val_paths)} validation files are not in"):
+        train([other], run, TrainConfig(**more), resume=True, progress=False)
+    assert sorted(state(run)["val_paths"].values()) == val_paths  # named from state.json's val_paths
+    old = {k: v for k, v in state(run).items() if k != "val_paths"}  # a run from before val_paths
+    (run / "state.json").write_text(json.dumps(old))
+    with pytest.raises(ComposerError, match=r"validation files are not in .* \(sha256 [0-9a-f]{12}"):
+        train([other], run, TrainConfig(**more), resume=True, progress=False)
+    (run / "state.json").write_bytes(before[run / "state.json"])
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before  # the cache index too
+
+
+def test_every_style_gets_a_validation_file(corpus, tmp_path):
+    summary = train([corpus], tmp_path / "run", TrainConfig(**{**CONFIG, "steps": 1, "val_fraction": 0.05}),
+                    progress=False)
+    held = held_out_paths(tmp_path / "run")
+    assert sorted(Path(p).parent.name for p in held) == ["grooves", "scales"]  # 0.05 of 6 files: one a style
+    assert summary["corpus"]["val_files"] == 2
+
+
+def test_no_validation_files_is_said_not_silent(tmp_path, capsys):
+    root = tmp_path / "corpus"
+    for style, make in (("scales", scale_piece), ("grooves", groove_piece)):
+        (root / style).mkdir(parents=True)
+        write_midi(make(0), root / style / "only.mid")
+    summary = train([root], tmp_path / "run", TrainConfig(**{**CONFIG, "steps": 1}), progress=False)
+    assert summary["corpus"]["val_files"] == 0
+    assert ("warning: no validation files (no style has two files to hold one out); training without validation "
+            "(model.safetensors will be the latest weights, not the best)") in capsys.readouterr().out.splitlines()
