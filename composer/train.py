@@ -38,6 +38,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -50,12 +51,12 @@ import torch
 import torch.nn.functional as F
 
 from .atomic import atomic_path, write_text_atomic
-from .checkpoint import MODEL_FILE, inherited, load_run, read_run_config, resolve_run, write_run_config
+from .checkpoint import CONFIG_FILE, MODEL_FILE, inherited, load_run, read_run_config, resolve_run, write_run_config
 from .corpus import discover, load_index, style_instruments, tokenize_corpus
 from .dataset import WindowSampler, index_piece, split_by_file
 from .errors import ComposerError
 from .model import ModelConfig, build_model, load_model, save_weights
-from .replay import ReplayMix, load_replay, sample_windows, save_replay, stack_windows
+from .replay import REPLAY_FILE, ReplayMix, load_replay, sample_windows, save_replay, stack_windows
 from .tokenizer import Tokenizer
 from .vocab import PAD, UNKNOWN_STYLE, TokenizerConfig
 
@@ -297,12 +298,55 @@ def train(roots, out_dir, cfg: TrainConfig | None = None, style: str | None = No
 
     Returns the training summary (also stored in config.json) plus run_dir, interrupted,
     final_train_loss and final_val_loss. Raises ComposerError for anything the user can fix.
+    A new run that fails (or is stopped) before its first checkpoint leaves nothing behind.
     """
+    run = Path(out_dir)
+    new_folders = _missing_folders(run)
+    fresh = not resume and (bool(new_folders) or (run.is_dir() and not _holds_files(run)))
+    try:
+        return _train(roots, run, cfg or TrainConfig(), style, resume, init_from, cache_dir, progress)
+    except BaseException:
+        if fresh and not (run / STATE_FILE).exists():
+            with contextlib.suppress(OSError):  # the error that got us here is the one to report
+                _remove_new_run(run, new_folders, Path(cache_dir) if cache_dir is not None else None)
+        raise
+
+
+def _holds_files(folder: Path) -> bool:
+    try:
+        return any(folder.iterdir())
+    except OSError as e:
+        raise ComposerError(f"{folder}: cannot read the folder ({e.strerror})") from None
+
+
+def _missing_folders(path: Path) -> list[Path]:
+    """`path` and its parents that do not exist yet (what mkdir(parents=True) makes), innermost first."""
+    out = []
+    while not path.exists() and not path.is_symlink() and path != path.parent:
+        out.append(path)
+        path = path.parent
+    return out
+
+
+def _remove_new_run(run: Path, new_folders: list[Path], cache_dir: Path | None) -> None:
+    """Undo a new run with no checkpoint: the files it wrote into `run` (which was empty or
+    missing), its own token cache, then the folders it made, where nothing else is in them."""
+    for name in (MODEL_FILE, CONFIG_FILE, LAST_FILE, OPTIMIZER_FILE, STATE_FILE, METRICS_FILE, PLOT_FILE,
+                 REPLAY_FILE, *(p.name for p in [*run.glob(".*.tmp"), *run.glob("*.safetensors.*.tmp")])):
+        (run / name).unlink(missing_ok=True)
+    if cache_dir is None:
+        shutil.rmtree(run / "cache", ignore_errors=True)
+    for folder in new_folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (or gone): keep it and everything above it
+            break
+
+
+def _train(roots, run: Path, cfg: TrainConfig, style, resume: bool, init_from, cache_dir, progress: bool) -> dict:
     from tqdm import tqdm
 
-    cfg = cfg or TrainConfig()
     cfg.check()
-    run = Path(out_dir)
     roots = [roots] if isinstance(roots, (str, os.PathLike)) else list(roots)
 
     # ---- 0. the run directory: a new one, or one to resume
@@ -319,13 +363,18 @@ def train(roots, out_dir, cfg: TrainConfig | None = None, style: str | None = No
             raise ComposerError(f"{run}: exists and is not a folder")
         if any((run / f).exists() for f in (MODEL_FILE, LAST_FILE, STATE_FILE)):
             raise ComposerError(f"{run}: already holds a trained model (use --resume to continue, or a new --out)")
+        if run.is_dir() and _holds_files(run):
+            raise ComposerError(f"{run}: exists and is not a composer run folder; choose a new --out")
         base_tok, extra = Tokenizer(), {}
         if init_from is not None:
             init_run = resolve_run(init_from)
             base_tok = _tokenizer_of(init_run)
             init_config = read_run_config(init_run)
             init_summary, extra = init_config.get("summary") or {}, inherited(init_config)
-    run.mkdir(parents=True, exist_ok=True)
+    try:
+        run.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ComposerError(f"{run}: cannot create the run folder ({e.strerror})") from None
     init_name = state.get("init_from") if state else (str(init_from) if init_from is not None else None)
     fine_tuning = init_name is not None
 

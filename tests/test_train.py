@@ -485,3 +485,58 @@ def test_no_validation_files_is_said_not_silent(tmp_path, capsys):
     assert summary["corpus"]["val_files"] == 0
     assert ("warning: no validation files (no style has two files to hold one out); training without validation "
             "(model.safetensors will be the latest weights, not the best)") in capsys.readouterr().out.splitlines()
+
+
+def test_a_failed_new_run_leaves_no_run_folder(corpus, tmp_path, monkeypatch):
+    import composer.train as train_module
+
+    bad = tmp_path / "bad" / "jazz"
+    bad.mkdir(parents=True)
+    (bad / "notes.mid").write_text("not a MIDI file")
+    with pytest.raises(ComposerError, match="no usable music files"):
+        train([bad.parent], tmp_path / "runs" / "a" / "b", TrainConfig(**CONFIG), progress=False)
+    assert not (tmp_path / "runs").exists()  # nor the parents it made
+    with pytest.raises(ComposerError, match="no such folder"):
+        train([tmp_path / "nope"], tmp_path / "run", TrainConfig(**CONFIG), progress=False)
+    assert not (tmp_path / "run").exists()
+
+    calls = []
+
+    def failing_evaluate(*args, **kw):  # a failure inside the loop, after config.json and friends
+        calls.append(1)
+        if len(calls) == fail_at:
+            raise RuntimeError("boom")
+        return real_evaluate(*args, **kw)
+
+    real_evaluate = train_module.evaluate
+    monkeypatch.setattr(train_module, "evaluate", failing_evaluate)
+    empty = tmp_path / "empty"  # made by the user: kept, and left as it was
+    empty.mkdir()
+    fail_at = 1
+    with pytest.raises(RuntimeError, match="boom"):
+        train([corpus], empty, TrainConfig(**CONFIG), progress=False)
+    assert empty.is_dir() and list(empty.iterdir()) == []
+
+    # a failure after the first checkpoint keeps the run, resumable from it
+    calls.clear()
+    fail_at = 2
+    with pytest.raises(RuntimeError, match="boom"):
+        train([corpus], tmp_path / "kept", TrainConfig(**CONFIG), progress=False)
+    assert state(tmp_path / "kept")["step"] == 10
+    monkeypatch.setattr(train_module, "evaluate", real_evaluate)
+    out = train([corpus], tmp_path / "kept", TrainConfig(**{**CONFIG, "steps": 12}), resume=True, progress=False)
+    assert out["steps"] == 12 and state(tmp_path / "kept")["step"] == 12
+
+
+def test_out_folder_with_other_files_is_refused(corpus, tmp_path, capsys):
+    from composer.cli import cli
+
+    mine = tmp_path / "x"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("my notes")
+    with pytest.raises(SystemExit) as e:
+        cli.main(["train", str(corpus), "--out", str(mine), *CLI_ARGS])
+    assert e.value.code != 0
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"error: {mine}: exists and is not a composer run folder; choose a new --out"]
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"] and (mine / "notes.txt").read_text() == "my notes"
