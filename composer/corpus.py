@@ -3,7 +3,7 @@
     found = discover(["data/corpus"])                      # styles from sub-folders
     summary = tokenize_corpus(["data/corpus"], "cache", tok, workers=8)
     print(summary.format())
-    index = load_index("cache")                           # tokens memory-mapped on demand
+    index = load_index("cache")                           # index.open_tokens(i): one file's tokens
     style_instruments(index)                              # {"pop": [0, 73], ...}
 
 Layout of a corpus: `root/<style>/**/piece.mid` (the first sub-folder names the style), or a
@@ -16,6 +16,7 @@ file's note count and length; `cache/index.json` lists the corpus.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -126,7 +127,8 @@ def _cache_name(sha: str, fingerprint: str) -> str:
 def _process(job: tuple[int, str, str]) -> dict:
     """Hash one file, then take its tokens from the cache or load + encode + cache them.
 
-    Never raises (short of a crash of the interpreter): any failure becomes a skip reason.
+    Never raises (short of a crash of the interpreter): any failure becomes a skip reason, but
+    running out of file descriptors (no fault of the file) becomes a `fatal` one.
     """
     i, path, cache_dir = job
     out = {"i": i, "path": path}
@@ -158,6 +160,8 @@ def _process(job: tuple[int, str, str]) -> dict:
     except ScoreError as e:
         return {**out, "reason": e.reason}
     except OSError as e:
+        if e.errno in (errno.EMFILE, errno.ENFILE):  # the machine's limit, not a bad file: stop
+            return {**out, "fatal": f"{path}: cannot open ({e.strerror}); raise the open-files limit (ulimit -n)"}
         return {**out, "reason": f"cannot read file ({e.strerror or e})"}
     except (Exception, SystemExit) as e:  # a corrupt file must never take the pool down
         return {**out, "reason": f"internal error: {type(e).__name__}: {e}"}
@@ -213,6 +217,9 @@ def tokenize_corpus(roots, cache_dir, tokenizer: Tokenizer, style: str | None = 
                     results[r["i"]] = r
                     bar.update()
 
+    fatal = [r["fatal"] for r in results if "fatal" in r]
+    if fatal:
+        raise ComposerError(fatal[0])
     files, skipped = [], []
     for (path, label), r in zip(found.files, results):
         if "reason" in r:
@@ -259,16 +266,23 @@ class CorpusIndex:
         return len(self.files)
 
     def open_tokens(self, i: int) -> np.ndarray:
-        """Tokens of file `i` (encoded with no style), memory-mapped read-only."""
+        """Tokens of file `i` (encoded with no style), read into memory: a piece is a few
+        thousand int32 tokens, and a memory map would hold a file descriptor open per piece
+        (a corpus larger than `ulimit -n` could not be opened at once)."""
         path = self.cache_dir / self.files[i].tokens
         try:
-            return np.load(path, mmap_mode="r")
-        except (OSError, ValueError) as e:
-            raise ComposerError(f"{path}: cached tokens missing or corrupt ({e}); "
+            return np.load(path)
+        except OSError as e:
+            if e.errno in (errno.EMFILE, errno.ENFILE):
+                raise ComposerError(f"{path}: cannot open ({e.strerror}); "
+                                    "raise the open-files limit (ulimit -n)") from None
+            raise ComposerError(f"{path}: cached tokens missing or unreadable ({e.strerror or e}); "
                                 "tokenise the corpus again") from None
+        except ValueError as e:
+            raise ComposerError(f"{path}: cached tokens corrupt ({e}); tokenise the corpus again") from None
 
     def iter_tokens(self):
-        """(CorpusFile, memory-mapped tokens) for every file, in index order."""
+        """(CorpusFile, tokens) for every file, in index order."""
         for i, f in enumerate(self.files):
             yield f, self.open_tokens(i)
 

@@ -2,7 +2,7 @@
 
 Every window is a well-formed sequence prefix: `BOS Style TimeSig Tempo Bar ...`, starting on
 a bar line of a piece, with the style, meter and tempo in force there as its header, so the
-model always knows the context. Token files stay memory-mapped; only windows are copied.
+model always knows the context. Each piece's tokens are held in memory (int32, as cached).
 
 Augmentation: style dropout (the unknown-style token, for classifier-free guidance) and a
 random transposition of pitched notes (never drums) that keeps every pitch in 0..127. A share
@@ -22,7 +22,7 @@ from .vocab import BAR, BOS, PAD, Vocab
 
 @dataclass
 class Piece:
-    tokens: np.ndarray  # memory-mapped int32, as cached (style token = unknown)
+    tokens: np.ndarray  # int32, as cached (style token = unknown)
     style: int  # style token id for this piece
     bars: np.ndarray  # index of every Bar token
     bar_ts: np.ndarray  # TimeSig token in force at each bar (a change right after it included)
@@ -58,14 +58,23 @@ def window_at(piece: Piece, bar: int, vocab: Vocab, max_len: int, style: int | N
     return np.r_[BOS, style, ts, tempo, BAR, body][:max_len]
 
 
-def split_by_file(keys: list[str], val_fraction: float) -> tuple[list[int], list[int]]:
-    """Deterministic train/validation split by file (by a hash of each key, e.g. its sha256)."""
-    train, val = [], []
-    for i, k in enumerate(keys):
-        h = int(hashlib.sha256(f"split:{k}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-        (val if h < val_fraction else train).append(i)
-    if val_fraction > 0 and not val and len(train) > 1:
-        val.append(train.pop())
+def split_by_file(keys: list[str], val_fraction: float, groups: list | None = None,
+                  seed: int = 0) -> tuple[list[int], list[int]]:
+    """Train/validation split by file, stratified by group (style): each group holds out
+    round(val_fraction * its files), at least one and never all of them when it has two or more
+    (a group of one file trains). Which files: the lowest of a seeded hash of each key (e.g.
+    its sha256), so the split is deterministic; files with the same key stay together."""
+    groups = groups if groups is not None else [None] * len(keys)
+    members: dict = {}
+    for k, g in zip(keys, groups):
+        members.setdefault(g, {})[k] = None  # unique keys, in order
+    held_out = set()
+    for unique in members.values():
+        n = len(unique)
+        take = 0 if val_fraction <= 0 or n < 2 else min(n - 1, max(1, round(val_fraction * n)))
+        held_out.update(sorted(unique, key=lambda k: hashlib.sha256(f"split:{seed}:{k}".encode()).digest())[:take])
+    train = [i for i, k in enumerate(keys) if k not in held_out]
+    val = [i for i, k in enumerate(keys) if k in held_out]
     return train, val
 
 

@@ -5,7 +5,7 @@
 Reads top to bottom like nanoGPT's train.py:
 
     1. tokenise the corpus into the token cache, collect its styles, build the tokenizer
-    2. index every piece and split train/validation by file (never by window)
+    2. index every piece and split train/validation by file (never by window), stratified by style
     3. build the model (or load it: --resume, --from) and an AdamW optimizer
        (a fine-tune also rehearses the base run's replay windows in every batch)
     4. loop: sample windows, forward, backward, clip, step; evaluate and checkpoint every so often
@@ -34,9 +34,11 @@ one would.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -49,12 +51,12 @@ import torch
 import torch.nn.functional as F
 
 from .atomic import atomic_path, write_text_atomic
-from .checkpoint import MODEL_FILE, inherited, load_run, read_run_config, resolve_run, write_run_config
-from .corpus import load_index, style_instruments, tokenize_corpus
+from .checkpoint import CONFIG_FILE, MODEL_FILE, inherited, load_run, read_run_config, resolve_run, write_run_config
+from .corpus import discover, load_index, style_instruments, tokenize_corpus
 from .dataset import WindowSampler, index_piece, split_by_file
 from .errors import ComposerError
 from .model import ModelConfig, build_model, load_model, save_weights
-from .replay import ReplayMix, load_replay, sample_windows, save_replay, stack_windows
+from .replay import REPLAY_FILE, ReplayMix, load_replay, sample_windows, save_replay, stack_windows
 from .tokenizer import Tokenizer
 from .vocab import PAD, UNKNOWN_STYLE, TokenizerConfig
 
@@ -296,12 +298,55 @@ def train(roots, out_dir, cfg: TrainConfig | None = None, style: str | None = No
 
     Returns the training summary (also stored in config.json) plus run_dir, interrupted,
     final_train_loss and final_val_loss. Raises ComposerError for anything the user can fix.
+    A new run that fails (or is stopped) before its first checkpoint leaves nothing behind.
     """
+    run = Path(out_dir)
+    new_folders = _missing_folders(run)
+    fresh = not resume and (bool(new_folders) or (run.is_dir() and not _holds_files(run)))
+    try:
+        return _train(roots, run, cfg or TrainConfig(), style, resume, init_from, cache_dir, progress)
+    except BaseException:
+        if fresh and not (run / STATE_FILE).exists():
+            with contextlib.suppress(OSError):  # the error that got us here is the one to report
+                _remove_new_run(run, new_folders, Path(cache_dir) if cache_dir is not None else None)
+        raise
+
+
+def _holds_files(folder: Path) -> bool:
+    try:
+        return any(folder.iterdir())
+    except OSError as e:
+        raise ComposerError(f"{folder}: cannot read the folder ({e.strerror})") from None
+
+
+def _missing_folders(path: Path) -> list[Path]:
+    """`path` and its parents that do not exist yet (what mkdir(parents=True) makes), innermost first."""
+    out = []
+    while not path.exists() and not path.is_symlink() and path != path.parent:
+        out.append(path)
+        path = path.parent
+    return out
+
+
+def _remove_new_run(run: Path, new_folders: list[Path], cache_dir: Path | None) -> None:
+    """Undo a new run with no checkpoint: the files it wrote into `run` (which was empty or
+    missing), its own token cache, then the folders it made, where nothing else is in them."""
+    for name in (MODEL_FILE, CONFIG_FILE, LAST_FILE, OPTIMIZER_FILE, STATE_FILE, METRICS_FILE, PLOT_FILE,
+                 REPLAY_FILE, *(p.name for p in [*run.glob(".*.tmp"), *run.glob("*.safetensors.*.tmp")])):
+        (run / name).unlink(missing_ok=True)
+    if cache_dir is None:
+        shutil.rmtree(run / "cache", ignore_errors=True)
+    for folder in new_folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (or gone): keep it and everything above it
+            break
+
+
+def _train(roots, run: Path, cfg: TrainConfig, style, resume: bool, init_from, cache_dir, progress: bool) -> dict:
     from tqdm import tqdm
 
-    cfg = cfg or TrainConfig()
     cfg.check()
-    run = Path(out_dir)
     roots = [roots] if isinstance(roots, (str, os.PathLike)) else list(roots)
 
     # ---- 0. the run directory: a new one, or one to resume
@@ -318,17 +363,24 @@ def train(roots, out_dir, cfg: TrainConfig | None = None, style: str | None = No
             raise ComposerError(f"{run}: exists and is not a folder")
         if any((run / f).exists() for f in (MODEL_FILE, LAST_FILE, STATE_FILE)):
             raise ComposerError(f"{run}: already holds a trained model (use --resume to continue, or a new --out)")
+        if run.is_dir() and _holds_files(run):
+            raise ComposerError(f"{run}: exists and is not a composer run folder; choose a new --out")
         base_tok, extra = Tokenizer(), {}
         if init_from is not None:
             init_run = resolve_run(init_from)
             base_tok = _tokenizer_of(init_run)
             init_config = read_run_config(init_run)
             init_summary, extra = init_config.get("summary") or {}, inherited(init_config)
-    run.mkdir(parents=True, exist_ok=True)
+    try:
+        run.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ComposerError(f"{run}: cannot create the run folder ({e.strerror})") from None
     init_name = state.get("init_from") if state else (str(init_from) if init_from is not None else None)
     fine_tuning = init_name is not None
 
     # ---- 1. corpus -> token cache -> styles -> tokenizer
+    if state is not None:  # before tokenising (and rewriting the run's cache index): is it the run's corpus?
+        _check_resumed_corpus(run, roots, state, _file_shas(roots, style))
     cache_dir = Path(cache_dir) if cache_dir is not None else run / "cache"
     corpus = tokenize_corpus(roots, cache_dir, base_tok, style=style, workers=cfg.workers, progress=progress)
     print(corpus.format(), flush=True)
@@ -356,15 +408,16 @@ def train(roots, out_dir, cfg: TrainConfig | None = None, style: str | None = No
         instruments[name] = sorted(set(instruments.get(name, [])) | set(keys))
     extra = {**extra, "style_instruments": instruments}
 
-    # ---- 2. pieces, split by file (the resumed split is the saved one)
+    # ---- 2. pieces, split by file and style (the resumed split is the saved one)
     pieces = [index_piece(index.open_tokens(i), vocab.style_id(f.style), vocab) for i, f in enumerate(index.files)]
     shas = [f.sha256 for f in index.files]
     if state is not None:
         held_out = set(state["val_files"])
+        _check_resumed_corpus(run, roots, state, shas)  # again: a held-out file may have been skipped
         train_idx = [i for i, s in enumerate(shas) if s not in held_out]
         val_idx = [i for i, s in enumerate(shas) if s in held_out]
     else:
-        train_idx, val_idx = split_by_file(shas, cfg.val_fraction)
+        train_idx, val_idx = split_by_file(shas, cfg.val_fraction, [f.style for f in index.files], cfg.seed)
     train_tokens = sum(index.files[i].n_tokens for i in train_idx)
 
     # ---- 3. model and optimizer
@@ -426,7 +479,11 @@ def train(roots, out_dir, cfg: TrainConfig | None = None, style: str | None = No
             val_x, val_y = WindowSampler([pieces[i] for i in val_idx], vocab, context, style_dropout=0.0,
                                          transpose=0).fixed_windows(cfg.eval_windows)
         except ValueError:
-            pass
+            print(f"warning: the {len(val_idx)} validation files have no bars; training without validation "
+                  f"({MODEL_FILE} will be the latest weights, not the best)", flush=True)
+    elif cfg.val_fraction > 0:
+        print(f"warning: no validation files (no style has two files to hold one out); training without "
+              f"validation ({MODEL_FILE} will be the latest weights, not the best)", flush=True)
     baseline = unigram_entropy([pieces[i] for i in train_idx], len(tokenizer))
 
     # ---- where we start: step 0, or the last checkpoint
@@ -442,7 +499,8 @@ def train(roots, out_dir, cfg: TrainConfig | None = None, style: str | None = No
         best_val = mark.get("best_val") if mark.get("best_val") is not None else math.inf
         best_bpn, best_step = mark.get("best_val_bits_per_note"), mark.get("best_step")
     metrics = read_metrics(run, step) if state is not None else []
-    val_files = sorted(shas[i] for i in val_idx)
+    val_files = sorted(set(shas[i] for i in val_idx))
+    val_paths = {shas[i]: index.files[i].path for i in val_idx}
 
     def summary(at_step: int, elapsed: float) -> dict:
         per_style = {}
@@ -469,7 +527,8 @@ def train(roots, out_dir, cfg: TrainConfig | None = None, style: str | None = No
         write_run_config(run, model.config.to_dict(), tokenizer, summary(at_step, elapsed), extra)
         write_text_atomic(run / STATE_FILE, json.dumps(
             {"format": "composer-train-state", "version": 1, **marks, "total_steps": total, "arch": arch,
-             "size": size, "init_from": init_name, "val_files": val_files, "config": asdict(cfg)}, indent=1))
+             "size": size, "init_from": init_name, "val_files": val_files, "val_paths": val_paths,
+             "config": asdict(cfg)}, indent=1))
 
     print(f"model: {arch} {size}, {model.num_params() / 1e6:.2f}M parameters on {device}; "
           f"{len(train_idx)} train / {len(val_idx)} validation files, {train_tokens} train tokens; "
@@ -598,6 +657,29 @@ def _with_rehearsal(sampler, run: Path, init_run, state, train_pieces, tokenizer
         return sampler
     print(f"rehearsing {len(base)} windows of the base model's styles ({cfg.replay:.0%} of each batch)", flush=True)
     return ReplayMix(sampler, base, cfg.replay, tokenizer.vocab.style)
+
+
+def _check_resumed_corpus(run: Path, roots, state: dict, shas) -> None:
+    """A resumed run validates on the files it held out (by content): all must be in the corpus."""
+    missing = set(state["val_files"]) - set(shas)
+    if missing:
+        paths = state.get("val_paths", {})  # runs from before val_paths name files by content hash
+        names = sorted(paths.get(sha, f"sha256 {sha[:12]}") for sha in missing)
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        raise ComposerError(f"{run}: the corpus is not the one this run was trained on: {len(missing)} of its "
+                            f"{len(state['val_files'])} validation files are not in {', '.join(map(str, roots))} "
+                            f"({shown}); resume with the run's corpus, or start a new run")
+
+
+def _file_shas(roots, style) -> list[str]:
+    """sha256 of every music file under `roots` (unreadable ones left out): what the cache keys on."""
+    out = []
+    for path, _ in discover(roots, style).files:
+        try:
+            out.append(hashlib.sha256(path.read_bytes()).hexdigest())
+        except OSError:
+            pass
+    return out
 
 
 def _tokenizer_of(run: Path) -> Tokenizer:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -155,7 +158,7 @@ def test_cached_tokens_equal_encode_of_load_score(styled, tmp_path, tok):
     assert len(index) == 3 and index.styles == {"jazz": 2, "pop": 1}
     assert index.fingerprint == tok.config.fingerprint()
     for f, ids in index.iter_tokens():
-        assert isinstance(ids, np.memmap) and ids.dtype == np.int32
+        assert not isinstance(ids, np.memmap) and ids.dtype == np.int32  # in memory: no descriptor held
         expected = tok.encode(load_score(f.path))
         np.testing.assert_array_equal(ids, expected)
         assert f.n_tokens == len(expected) and f.n_notes == 8 and f.seconds > 0
@@ -195,3 +198,60 @@ def test_no_music_files_is_an_error(tmp_path, tok):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ComposerError, match="no music files"):
         run(tmp_path / "empty", tmp_path / "cache", tok)
+
+
+# ---------------------------------------------------------------------------- the open-files limit
+
+
+@contextmanager
+def out_of_file_descriptors():
+    """Every file descriptor this process may open is taken (a low RLIMIT_NOFILE, filled with
+    /dev/null); both are given back afterwards."""
+    resource = pytest.importorskip("resource")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    held = []
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(fd for fd in range(4096) if fd_open(fd)) + 16, hard))
+    try:
+        while True:
+            try:
+                held.append(os.open(os.devnull, os.O_RDONLY))
+            except OSError as e:
+                assert e.errno == errno.EMFILE
+                break
+        yield
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def fd_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+        return True
+    except OSError:
+        return False
+
+
+def test_running_out_of_file_descriptors_is_not_called_a_corrupt_cache(styled, tmp_path, tok):
+    cache = tmp_path / "cache"
+    run(styled, cache, tok)
+    index = load_index(cache)
+    corpus._init_worker(tok.to_dict())
+    with out_of_file_descriptors():
+        with pytest.raises(ComposerError) as e:
+            index.open_tokens(0)
+        processed = corpus._process((0, str(styled / "jazz" / "a.mid"), str(cache)))
+    message = str(e.value)
+    assert message.startswith(str(cache / index.files[0].tokens) + ": cannot open (Too many open files)")
+    assert "ulimit -n" in message and "corrupt" not in message and "tokenise" not in message
+    assert "reason" not in processed and "open-files limit" in processed["fatal"]  # not a skipped file
+    assert index.open_tokens(0).tolist() == tok.encode(load_score(index.files[0].path)).tolist()
+
+
+def test_a_fatal_file_error_stops_tokenising_without_writing_an_index(styled, tmp_path, tok, monkeypatch):
+    monkeypatch.setattr(corpus, "_process", lambda job: {"i": job[0], "path": job[1],
+                                                         "fatal": f"{job[1]}: cannot open (Too many open files)"})
+    with pytest.raises(ComposerError, match=r"a\.mid: cannot open \(Too many open files\)"):
+        run(styled, tmp_path / "cache", tok)
+    assert not (tmp_path / "cache" / "index.json").exists()

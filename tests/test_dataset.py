@@ -72,8 +72,33 @@ def test_split_is_by_file_and_deterministic():
     keys = [f"file{i}" for i in range(200)]
     train, val = split_by_file(keys, 0.1)
     assert sorted(train + val) == list(range(200)) and not set(train) & set(val)
-    assert 8 <= len(val) <= 35
+    assert len(val) == 20  # round(0.1 * 200)
     assert split_by_file(keys, 0.1) == (train, val)
+    assert split_by_file(keys, 0.0) == (list(range(200)), [])
+
+
+def test_split_holds_out_every_style_with_two_files_and_follows_the_seed():
+    keys = [f"file{i}" for i in range(300)]
+    styles = ["folk"] * 200 + ["jazz"] * 40 + ["pop"] * 3 + ["duo"] * 2 + ["solo"] + [None] * 54
+    train, val = split_by_file(keys, 0.05, styles, seed=0)
+    assert sorted(train + val) == list(range(300)) and not set(train) & set(val)
+    held = [styles[i] for i in val]
+    assert {s: held.count(s) for s in set(held)} == {"folk": 10, "jazz": 2, "pop": 1, "duo": 1, None: 3}
+    assert "solo" in [styles[i] for i in train]  # a style of one file trains
+    assert split_by_file(keys, 0.05, styles, seed=0) == (train, val)  # deterministic for a seed
+    other = split_by_file(keys, 0.05, styles, seed=1)
+    assert other != (train, val) and [styles[i] for i in other[1]].count("folk") == 10
+    # a style is never held out whole, however large the fraction
+    _, all_but = split_by_file(keys[:4], 0.9, ["a", "a", "b", "b"])
+    assert sorted(["a", "a", "b", "b"][i] for i in all_but) == ["a", "b"]
+
+
+def test_split_keeps_files_with_the_same_content_together():
+    keys = ["x", "y", "x", "z", "y", "w"] * 2
+    for seed in range(5):
+        train, val = split_by_file(keys, 0.3, seed=seed)
+        assert not {keys[i] for i in train} & {keys[i] for i in val}
+        assert val
 
 
 def test_keep_key_leaves_that_share_of_windows_in_their_own_key():

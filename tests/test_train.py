@@ -392,3 +392,151 @@ def test_a_run_from_before_keep_key_resumes_transposing_every_window():
     assert resumed_config(TrainConfig(), {**saved, "keep_key": 0.5}).keep_key == 0.5
     with pytest.raises(ComposerError, match="cannot change keep_key"):
         resumed_config(TrainConfig(keep_key=0.2), {**saved, "keep_key": 0.5})
+
+
+# ---------------------------------------------------------------------------- nothing a user gives is lost
+
+def short_piece(seed: int) -> Score:
+    """Two bars of quarter notes: a tiny file, for corpora of many files."""
+    rng = np.random.default_rng(300 + seed)
+    notes = [[k * 480, 480, 60 + int(rng.integers(0, 12)), 80] for k in range(8)]
+    return Score(tpq=480, tracks=[Track(program=0, notes=np.array(notes, dtype=np.int64))], end=8 * 480)
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd"))
+
+
+def test_a_corpus_larger_than_the_open_files_limit_trains(tmp_path):
+    resource = pytest.importorskip("resource")
+    root = tmp_path / "corpus"
+    for i in range(300):
+        (root / f"style{i % 3}").mkdir(parents=True, exist_ok=True)
+        write_midi(short_piece(i), root / f"style{i % 3}" / f"t{i}.mid")
+    limit = max(128, open_fds() + 64)  # room for this process, none for a descriptor per file
+    assert limit < 300
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
+    try:
+        summary = train([root], tmp_path / "run", TrainConfig(**{**CONFIG, "steps": 2, "eval_every": 2, "context": 64,
+                                                                  "batch_size": 2}, eval_windows=4), progress=False)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert summary["steps"] == 2 and summary["corpus"]["files"] == 300
+    assert math.isfinite(summary["best_val_loss"])
+    assert state(tmp_path / "run")["step"] == 2
+    checkpoint.load_run(tmp_path / "run")
+
+
+def held_out_paths(run: Path) -> list[str]:
+    """The paths of a run's validation files (state.json keeps their sha256), from its cache index."""
+    from composer.corpus import load_index
+
+    shas = set(state(run)["val_files"])
+    return sorted(f.path for f in load_index(run / "cache").files if f.sha256 in shas)
+
+
+def test_resume_refuses_a_corpus_without_the_runs_validation_files(reference, corpus, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(reference[0], run)
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    val_paths = held_out_paths(run)
+    assert len(val_paths) >= 2
+    gone = val_paths[0]
+    partial = tmp_path / "partial"
+    shutil.copytree(corpus, partial)
+    (partial / Path(gone).relative_to(corpus)).unlink()
+    more = dict(CONFIG, steps=STEPS + 2)
+    with pytest.raises(ComposerError) as e:
+        train([partial], run, TrainConfig(**more), resume=True, progress=False)
+    assert str(e.value) == (f"{run}: the corpus is not the one this run was trained on: 1 of its {len(val_paths)} "
+                            f"validation files are not in {partial} ({gone}); resume with the run's corpus, "
+                            "or start a new run")
+    other = tmp_path / "other"  # the same styles, other music: none of the held-out files
+    for i in range(6):
+        for style, make in (("scales", scale_piece), ("grooves", groove_piece)):
+            (other / style).mkdir(parents=True, exist_ok=True)
+            write_midi(make(50 + i), other / style / f"{style}{i}.mid")
+    with pytest.raises(ComposerError, match=f"{len(val_paths)} of its {len(val_paths)} validation files are not in"):
+        train([other], run, TrainConfig(**more), resume=True, progress=False)
+    assert sorted(state(run)["val_paths"].values()) == val_paths  # named from state.json's val_paths
+    old = {k: v for k, v in state(run).items() if k != "val_paths"}  # a run from before val_paths
+    (run / "state.json").write_text(json.dumps(old))
+    with pytest.raises(ComposerError, match=r"validation files are not in .* \(sha256 [0-9a-f]{12}"):
+        train([other], run, TrainConfig(**more), resume=True, progress=False)
+    (run / "state.json").write_bytes(before[run / "state.json"])
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before  # the cache index too
+
+
+def test_every_style_gets_a_validation_file(corpus, tmp_path):
+    summary = train([corpus], tmp_path / "run", TrainConfig(**{**CONFIG, "steps": 1, "val_fraction": 0.05}),
+                    progress=False)
+    held = held_out_paths(tmp_path / "run")
+    assert sorted(Path(p).parent.name for p in held) == ["grooves", "scales"]  # 0.05 of 6 files: one a style
+    assert summary["corpus"]["val_files"] == 2
+
+
+def test_no_validation_files_is_said_not_silent(tmp_path, capsys):
+    root = tmp_path / "corpus"
+    for style, make in (("scales", scale_piece), ("grooves", groove_piece)):
+        (root / style).mkdir(parents=True)
+        write_midi(make(0), root / style / "only.mid")
+    summary = train([root], tmp_path / "run", TrainConfig(**{**CONFIG, "steps": 1}), progress=False)
+    assert summary["corpus"]["val_files"] == 0
+    assert ("warning: no validation files (no style has two files to hold one out); training without validation "
+            "(model.safetensors will be the latest weights, not the best)") in capsys.readouterr().out.splitlines()
+
+
+def test_a_failed_new_run_leaves_no_run_folder(corpus, tmp_path, monkeypatch):
+    import composer.train as train_module
+
+    bad = tmp_path / "bad" / "jazz"
+    bad.mkdir(parents=True)
+    (bad / "notes.mid").write_text("not a MIDI file")
+    with pytest.raises(ComposerError, match="no usable music files"):
+        train([bad.parent], tmp_path / "runs" / "a" / "b", TrainConfig(**CONFIG), progress=False)
+    assert not (tmp_path / "runs").exists()  # nor the parents it made
+    with pytest.raises(ComposerError, match="no such folder"):
+        train([tmp_path / "nope"], tmp_path / "run", TrainConfig(**CONFIG), progress=False)
+    assert not (tmp_path / "run").exists()
+
+    calls = []
+
+    def failing_evaluate(*args, **kw):  # a failure inside the loop, after config.json and friends
+        calls.append(1)
+        if len(calls) == fail_at:
+            raise RuntimeError("boom")
+        return real_evaluate(*args, **kw)
+
+    real_evaluate = train_module.evaluate
+    monkeypatch.setattr(train_module, "evaluate", failing_evaluate)
+    empty = tmp_path / "empty"  # made by the user: kept, and left as it was
+    empty.mkdir()
+    fail_at = 1
+    with pytest.raises(RuntimeError, match="boom"):
+        train([corpus], empty, TrainConfig(**CONFIG), progress=False)
+    assert empty.is_dir() and list(empty.iterdir()) == []
+
+    # a failure after the first checkpoint keeps the run, resumable from it
+    calls.clear()
+    fail_at = 2
+    with pytest.raises(RuntimeError, match="boom"):
+        train([corpus], tmp_path / "kept", TrainConfig(**CONFIG), progress=False)
+    assert state(tmp_path / "kept")["step"] == 10
+    monkeypatch.setattr(train_module, "evaluate", real_evaluate)
+    out = train([corpus], tmp_path / "kept", TrainConfig(**{**CONFIG, "steps": 12}), resume=True, progress=False)
+    assert out["steps"] == 12 and state(tmp_path / "kept")["step"] == 12
+
+
+def test_out_folder_with_other_files_is_refused(corpus, tmp_path, capsys):
+    from composer.cli import cli
+
+    mine = tmp_path / "x"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("my notes")
+    with pytest.raises(SystemExit) as e:
+        cli.main(["train", str(corpus), "--out", str(mine), *CLI_ARGS])
+    assert e.value.code != 0
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"error: {mine}: exists and is not a composer run folder; choose a new --out"]
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"] and (mine / "notes.txt").read_text() == "my notes"
