@@ -34,8 +34,8 @@ class ComposeGroup(click.Group):
             rv = super().main(args=args, prog_name=prog_name or "compose", standalone_mode=False, **kwargs)
         except click.exceptions.Exit as e:
             sys.exit(e.exit_code)
-        except click.Abort:
-            click.echo("error: aborted", err=True)
+        except click.Abort:  # click's form of Ctrl-C (KeyboardInterrupt)
+            click.echo("error: interrupted", err=True)
             sys.exit(130)
         except click.UsageError as e:
             hint = f" (see 'compose {e.ctx.command_path.split(' ', 1)[1]} --help')" if e.ctx and " " in e.ctx.command_path else ""
