@@ -1,19 +1,29 @@
 """The `compose` command line (installed as `compose`; `python cli.py` in a checkout).
 
-Every error is one line on stderr: exit 2 for usage errors, 1 for bad data. Commands that
-need no model never import torch, so they start fast.
+Every error is one line on stderr, and every command ends with the same exit codes:
+
+    0    done
+    1    the work failed (a write that fails midway: disk full, another process took the path)
+    2    bad usage or bad input: an unknown option value, an unreadable or corrupt input file,
+         an unknown style or instrument, a destination that exists (without --force), is a
+         folder, or cannot be written; checked before any work, and nothing is written
+    130  interrupted (Ctrl-C)
+
+Commands that need no model never import torch, so they start fast.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import click
 
 from . import __version__
-from .errors import ComposerError
+from .errors import ComposerError, RuntimeFailure
 
 
 class ComposeGroup(click.Group):
@@ -24,16 +34,23 @@ class ComposeGroup(click.Group):
             rv = super().main(args=args, prog_name=prog_name or "compose", standalone_mode=False, **kwargs)
         except click.exceptions.Exit as e:
             sys.exit(e.exit_code)
-        except click.Abort:
-            click.echo("error: aborted", err=True)
+        except click.Abort:  # click's form of Ctrl-C (KeyboardInterrupt)
+            click.echo("error: interrupted", err=True)
             sys.exit(130)
         except click.UsageError as e:
             hint = f" (see 'compose {e.ctx.command_path.split(' ', 1)[1]} --help')" if e.ctx and " " in e.ctx.command_path else ""
             click.echo(f"error: {_one_line(e.format_message())}{hint}", err=True)
             sys.exit(2)
+        except click.ClickException as e:
+            click.echo(f"error: {_one_line(e.format_message())}", err=True)
+            sys.exit(2)
         except ComposerError as e:
             click.echo(f"error: {_one_line(str(e))}", err=True)
-            sys.exit(getattr(e, "exit_code", 1))
+            sys.exit(e.exit_code)
+        except OSError as e:  # a file operation nothing above foresaw: still one line
+            where = f"{e.filename}: " if e.filename else ""
+            click.echo(f"error: {where}{_one_line(e.strerror or str(e))}", err=True)
+            sys.exit(RuntimeFailure.exit_code)
         except KeyboardInterrupt:
             click.echo("error: interrupted", err=True)
             sys.exit(130)
@@ -50,11 +67,44 @@ def cli():
     """composer: point it at MIDI files, get new music back as MIDI."""
 
 
+class FiniteFloatRange(click.FloatRange):
+    """click.FloatRange that also refuses nan and inf (which pass its comparisons)."""
+
+    def convert(self, value, param, ctx):
+        rv = super().convert(value, param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return rv
+
+
+# ---- destinations: checked before any work, so a refusal costs nothing and writes nothing
+
 def _check_output(path: Path, force: bool, inputs=()) -> None:
+    """A file to write: not a folder, not an input, not existing (unless force), in a folder
+    that exists or can be made and can be written."""
+    if path.is_dir():
+        raise ComposerError(f"{path}: is a folder; give a file name")
     if any(path.resolve() == Path(i).resolve() for i in inputs):
-        raise click.UsageError(f"{path}: output would overwrite an input file")
+        raise ComposerError(f"{path}: output would overwrite an input file")
     if path.exists() and not force:
-        raise click.UsageError(f"{path}: already exists (use --force to overwrite)")
+        raise ComposerError(f"{path}: already exists (use --force to overwrite)")
+    _check_folder(path.parent, path)
+
+
+def _check_folder(folder: Path, target: Path | None = None) -> None:
+    """A folder to write in (for `target`, named in the message): it, or the nearest folder above
+    it that exists, can be written."""
+    name = target or folder
+    base = Path(os.path.abspath(folder))
+    while not base.exists():
+        base = base.parent
+    if not base.is_dir():
+        raise ComposerError(f"{name}: {'is' if base == Path(os.path.abspath(name)) else f'{base} is'} "
+                            "a file, not a folder")
+    try:
+        tempfile.TemporaryFile(dir=base).close()  # the real test: ACLs, read-only mounts, root
+    except OSError as e:
+        raise ComposerError(f"{name}: cannot write in {base} ({e.strerror or e})") from None
 
 
 @cli.command()
@@ -104,7 +154,7 @@ def roundtrip(input_file: Path, output: Path, force: bool):
     tok = Tokenizer()
     tokens = tok.encode(score)
     back = tok.decode(tokens)
-    write_midi(back, output, title=input_file.stem)
+    write_midi(back, output, title=input_file.stem, overwrite=force)
     click.echo(f"wrote {output}: {back.note_count} of {score.note_count} notes kept, "
                f"{len(back.tracks)} tracks, {len(tokens)} tokens")
 
@@ -121,6 +171,7 @@ def tokenize(corpus, cache_dir: Path, style, workers, quiet):
     from .corpus import tokenize_corpus
     from .tokenizer import Tokenizer
 
+    _check_folder(cache_dir)
     summary = tokenize_corpus(list(corpus), cache_dir, Tokenizer(), style=style, workers=workers,
                               progress=not quiet)
     click.echo(summary.format())
@@ -138,33 +189,35 @@ def tokenize(corpus, cache_dir: Path, style, workers, quiet):
 @click.option("--size", type=click.Choice(["tiny", "small", "base"]), default="small", show_default=True,
               help="Model size preset.")
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Optimizer steps  [default: 2000].")
-@click.option("--epochs", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--epochs", type=FiniteFloatRange(min=0, min_open=True), default=None,
               help="Passes over the training tokens, instead of --steps.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True, help="Windows per step.")
 @click.option("--context", type=click.IntRange(min=8), default=1024, show_default=True, help="Tokens per window.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--lr", type=FiniteFloatRange(min=0, min_open=True), default=None,
               help="Peak learning rate  [default: 1e-3; 3e-4 with --from].")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True,
               help="auto picks cuda, then mps, then cpu.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the initialisation and data stream.")
 @click.option("--style", default=None, help="Style label for every file (a flat folder).")
 @click.option("--resume", is_flag=True, help="Continue RUN_DIR from its last checkpoint (same data split).")
-@click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.05, show_default=True,
+@click.option("--val-fraction", type=FiniteFloatRange(0, 1, max_open=True), default=0.05, show_default=True,
               help="Share of files held out for validation.")
 @click.option("--from", "init_from", metavar="RUN_DIR|default", default=None,
               help="Fine-tune a trained model (or the bundled one); new styles are added to it.")
-@click.option("--replay", type=click.FloatRange(0, 1, max_open=True), default=0.5, show_default=True,
+@click.option("--replay", type=FiniteFloatRange(0, 1, max_open=True), default=0.5, show_default=True,
               help="With --from: share of each batch rehearsed from the base model's own windows, so its styles stay.")
-@click.option("--keep-key", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+@click.option("--keep-key", type=FiniteFloatRange(0, 1), default=0.5, show_default=True,
               help="Share of training windows left in their own key; the rest are transposed up to ±6 semitones.")
 @click.option("--eval-every", type=click.IntRange(min=1), default=200, show_default=True,
               help="Steps between validation runs and checkpoints.")
 @click.option("--workers", type=click.IntRange(1, 256), default=None, help="Tokenising processes (default: all cores).")
 @click.option("--compile", "compile_model", is_flag=True, help="torch.compile the model (pays off on GPUs).")
+@click.option("--threads", type=click.IntRange(1, 256), default=None,
+              help="CPU threads of torch and numpy's BLAS [default: torch's choice, one per core].")
 @click.option("--quiet", is_flag=True, help="No progress bar or per-evaluation lines.")
 @click.pass_context
 def train(ctx, corpus, out_dir: Path, arch, size, steps, epochs, batch_size, context, lr, device, seed, style,
-          resume, val_fraction, init_from, replay, keep_key, eval_every, workers, compile_model, quiet):
+          resume, val_fraction, init_from, replay, keep_key, eval_every, workers, compile_model, threads, quiet):
     """Train a model on CORPUS (style = first sub-folder) into RUN_DIR.
 
     Ctrl-C saves a checkpoint; --resume continues from it. The best model by validation
@@ -174,9 +227,14 @@ def train(ctx, corpus, out_dir: Path, arch, size, steps, epochs, batch_size, con
         raise click.UsageError("give --steps or --epochs, not both")
     if resume and init_from is not None:
         raise click.UsageError("--from cannot be combined with --resume")
+    from .device import pick_device
+    from .threads import set_threads
     from .train import TrainConfig
     from .train import train as run_training
 
+    _check_folder(out_dir)
+    pick_device(device)  # refuse a missing device before tokenising
+    set_threads(threads, default=None)
     cfg = TrainConfig(arch=arch, size=size, steps=steps, epochs=epochs, batch_size=batch_size, context=context,
                       lr=lr, device=device, seed=seed, val_fraction=val_fraction, eval_every=eval_every,
                       compile=compile_model, workers=workers, replay=replay, keep_key=keep_key)
@@ -200,14 +258,26 @@ def _time_signature(text):
         raise click.BadParameter(f"{text!r} is not a time signature like 4/4 or 6/8") from None
 
 
+def _sample_paths(output: Path, n: int) -> list[Path]:
+    """-o and --num-samples -> the files: OUT itself for one piece; for more, OUT_01.mid ... beside
+    OUT.mid (or .midi), or FOLDER/out_01.mid ... for a name without that suffix."""
+    if n == 1:
+        return [output]
+    width = max(2, len(str(n)))
+    if output.suffix.lower() in (".mid", ".midi"):
+        return [output.with_name(f"{output.stem}_{i:0{width}d}{output.suffix}") for i in range(1, n + 1)]
+    return [output / f"out_{i:0{width}d}.mid" for i in range(1, n + 1)]
+
+
 @cli.command()
 @click.option("--style", default=None, help="Style to generate (see 'compose styles'); none = unconditioned.")
 @click.option("--model", "model_path", default="default", show_default=True,
               help="Run directory from 'compose train', or 'default' for the bundled model.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
-              help="MIDI file to write; a folder when --num-samples > 1 (out_01.mid, ...).")
+              help="MIDI file to write. With --num-samples N: OUT.mid means OUT_01.mid ... OUT_NN.mid "
+                   "beside it; a name without .mid/.midi is a folder, holding out_01.mid ... out_NN.mid.")
 @click.option("--bars", type=click.IntRange(1, 512), default=16, show_default=True)
-@click.option("--tempo", type=click.FloatRange(20, 400), default=None, help="Beats per minute (default: the model's choice).")
+@click.option("--tempo", type=FiniteFloatRange(20, 400), default=None, help="Beats per minute (default: the model's choice).")
 @click.option("--time-signature", "time_signature", default=None, help="e.g. 4/4, 3/4, 6/8 (default: the model's choice).")
 @click.option("--instruments", default=None,
               help="Comma-separated names or GM numbers, e.g. piano,bass,drums: only these play, and each "
@@ -218,10 +288,10 @@ def _time_signature(text):
                    "are kept exactly; --tempo and --time-signature then apply to the new bars.")
 @click.option("--tempo-changes", is_flag=True,
               help="Let the model change the tempo during the piece (by default it holds).")
-@click.option("--temperature", type=click.FloatRange(min=0.01), default=1.0, show_default=True)
+@click.option("--temperature", type=FiniteFloatRange(min=0.01), default=1.0, show_default=True)
 @click.option("--top-k", type=click.IntRange(0), default=0, show_default=True, help="0 = off.")
-@click.option("--top-p", type=click.FloatRange(0.01, 1.0), default=0.95, show_default=True)
-@click.option("--guidance", type=click.FloatRange(0.0, 20.0), default=None,
+@click.option("--top-p", type=FiniteFloatRange(0.01, 1.0), default=0.95, show_default=True)
+@click.option("--guidance", type=FiniteFloatRange(0.0, 20.0), default=None,
               help="Classifier-free guidance: > 1 makes the style stronger, 1 is off "
                    "[default: the model's choice for the style, see 'compose styles'].")
 @click.option("--guidance-bars", type=click.IntRange(0), default=None,
@@ -229,20 +299,27 @@ def _time_signature(text):
                    "(twice as fast a token); 0 = the whole piece [default: the model's choice for the style].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed + same model = same file.")
 @click.option("--num-samples", type=click.IntRange(1, 256), default=1, show_default=True)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="cpu", show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="cpu", show_default=True,
+              help="auto picks cuda, then mps, then cpu.")
+@click.option("--threads", type=click.IntRange(1, 256), default=None,
+              help="CPU threads of numpy's BLAS and torch [default: 1, fastest for token-by-token "
+                   "decoding; OMP_NUM_THREADS/OPENBLAS_NUM_THREADS if set].")
 @click.option("--keep-drum-timing", is_flag=True,
               help="Keep the drummer's pushes and drags just off the beats (by default they go onto "
                    "the beat: MuseScore reads such files as live performances and guesses its own tempo).")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 def generate(style, model_path, output: Path, bars, tempo, time_signature, instruments, primer, tempo_changes,
-             temperature, top_k, top_p, guidance, guidance_bars, seed, num_samples, device, keep_drum_timing, force):
+             temperature, top_k, top_p, guidance, guidance_bars, seed, num_samples, device, threads,
+             keep_drum_timing, force):
     """Generate new music as MIDI in a style."""
+    from .device import pick_device
+    from .threads import set_threads
+
     ts = _time_signature(time_signature)
-    outputs = [output] if num_samples == 1 else [
-        (output if output.suffix.lower() not in (".mid", ".midi") else output.with_suffix(""))
-        / f"{(output.stem if output.suffix else 'out')}_{i:02d}.mid" for i in range(1, num_samples + 1)]
+    outputs = _sample_paths(output, num_samples)
     for path in outputs:
         _check_output(path, force, [primer] if primer else [])
+    device = pick_device(device)
     primer_score = None
     if primer is not None:
         from .load import load_score
@@ -251,10 +328,8 @@ def generate(style, model_path, output: Path, bars, tempo, time_signature, instr
     from .gm import track_names
     from .sample import load_model
 
-    if device == "auto":
-        import torch
-        device = "cuda" if torch.cuda.is_available() else "cpu"
     model = load_model(None if model_path == "default" else model_path, device=device)
+    set_threads(threads, default=1)
     if style is not None and style not in model.styles:
         raise click.UsageError(f"unknown style {style!r}; this model knows: {', '.join(model.styles)}")
     scores = model.generate_batch(style=style, bars=bars, tempo=tempo, time_signature=ts,
@@ -267,7 +342,7 @@ def generate(style, model_path, output: Path, bars, tempo, time_signature, instr
         from .primer import primer_bars
         head = f"{primer_bars(model.tokenizer, primer_score)} primer bars + {bars} new bars, "
     for path, score in zip(outputs, scores):
-        model.save(score, path, title=f"composer {style or 'piece'}")
+        model.save(score, path, title=f"composer {style or 'piece'}", overwrite=force)
         names = ", ".join(track_names([t.key for t in score.tracks], [t.name for t in score.tracks])) or "no notes"
         if primer_score is None:
             click.echo(f"wrote {path}: {bars} bars, {score.note_count} notes ({names})")
@@ -309,15 +384,24 @@ def styles(model_path):
               help="Write the full report as JSON (default: GENERATED_DIR/evaluation.json).")
 @click.option("--plots", "plots_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for PNG plots (default: GENERATED_DIR/evaluation_plots).")
-def evaluate(generated_dir, reference_dir, style, model_path, cache_dir, json_path, plots_dir):
+@click.option("--force", is_flag=True, help="Overwrite an existing JSON report and plots.")
+def evaluate(generated_dir, reference_dir, style, model_path, cache_dir, json_path, plots_dir, force):
     """Compare generated music with real music (metrics, overlap, style classifier), or
     report a trained run's validation NLL per style (--model)."""
     if model_path is not None:
         if generated_dir is not None or reference_dir is not None:
             raise click.UsageError("--model reports validation NLL; give either --model or GENERATED_DIR --reference")
+        from .checkpoint import resolve_run
+
+        run = resolve_run(model_path)
+        if not (run / "state.json").is_file():  # the list of held-out files, written by training
+            what = "the bundled model ships without its training files" if model_path == "default" else \
+                f"{run} has no state.json"
+            raise ComposerError(f"--model {model_path}: no validation split to score ({what}); "
+                                f"--model needs a run folder from 'compose train' and its token cache")
         from .train import validation_by_style
 
-        rows = validation_by_style(model_path, cache_dir=cache_dir)
+        rows = validation_by_style(run, cache_dir=cache_dir)
         click.echo(f"{'style':<12} {'files':>6} {'nats/token':>11} {'bits/note':>10}")
         for name, r in rows.items():
             bits = "-" if r["bits_per_note"] is None else f"{r['bits_per_note']:.3f}"
@@ -327,9 +411,19 @@ def evaluate(generated_dir, reference_dir, style, model_path, cache_dir, json_pa
         raise click.UsageError("give GENERATED_DIR and --reference REFERENCE_DIR (or --model RUN_DIR)")
     from .evaluate import evaluate_dirs, format_report
 
-    result = evaluate_dirs(generated_dir, reference_dir, style=style,
-                           out_json=json_path or generated_dir / "evaluation.json",
-                           plots_dir=plots_dir or generated_dir / "evaluation_plots")
+    json_path = json_path or generated_dir / "evaluation.json"
+    plots_dir = plots_dir or generated_dir / "evaluation_plots"
+    _check_output(json_path, force)
+    _check_folder(plots_dir)
+    old_plots = sorted(plots_dir.glob("distributions*.png")) if plots_dir.is_dir() else []
+    if old_plots and not force:
+        raise ComposerError(f"{plots_dir}: already holds plots ({old_plots[0].name}, ...) (use --force to overwrite)")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise RuntimeFailure("plots need matplotlib (pip install 'composer[plots]')") from None
+    result = evaluate_dirs(generated_dir, reference_dir, style=style, out_json=json_path, plots_dir=plots_dir,
+                           overwrite=force)
     click.echo(format_report(result))
 
 

@@ -566,7 +566,7 @@ def _discover_load(root, style, role: str):
 
 
 def evaluate_dirs(generated_dir, reference_dir, style: str | None = None, out_json=None,
-                  plots_dir=None) -> dict:
+                  plots_dir=None, overwrite: bool = True) -> dict:
     """Evaluate the music files under `generated_dir` against those under `reference_dir`.
 
     Styles come from the first sub-folder of each root (`root/<style>/...`); with `style`, every
@@ -575,7 +575,8 @@ def evaluate_dirs(generated_dir, reference_dir, style: str | None = None, out_js
     that style (or all references, "reference_style": None, when there are none)}, "classifier":
     {cv_accuracy, generated_accuracy, per_style: {style: {n, accuracy, predicted}}, ...} or None,
     "skipped", "warnings", "plots", ...}. Writes it as JSON to `out_json` (atomically) and one PNG
-    of the four distributions per comparison into `plots_dir`, when given.
+    of the four distributions per comparison into `plots_dir`, when given (overwrite=False: none
+    of those files may exist yet; WriteError if one does).
     """
     gen, gen_labels, gen_skip, gen_warn = _discover_load(generated_dir, style, "generated")
     ref, ref_labels, ref_skip, ref_warn = _discover_load(reference_dir, None, "reference")
@@ -629,12 +630,12 @@ def evaluate_dirs(generated_dir, reference_dir, style: str | None = None, out_js
     if plots_dir is not None:
         plots_dir = Path(plots_dir)
         result["plots"].append(str(plot_distributions(result["overall"], plots_dir / "distributions.png",
-                                                      title="all styles")))
+                                                      title="all styles", overwrite=overwrite)))
         for s, res in result["styles"].items():
             result["plots"].append(str(plot_distributions(
-                res, plots_dir / f"distributions_{_safe_name(s)}.png", title=s)))
+                res, plots_dir / f"distributions_{_safe_name(s)}.png", title=s, overwrite=overwrite)))
     if out_json is not None:
-        write_json(result, out_json)
+        write_json(result, out_json, overwrite=overwrite)
     return result
 
 
@@ -657,14 +658,14 @@ def _clean(obj):
     return obj
 
 
-def write_json(result: dict, path) -> Path:
+def write_json(result: dict, path, overwrite: bool = True) -> Path:
     """Write an evaluation result as JSON, atomically; NaN becomes null."""
     path = Path(path)
-    write_text_atomic(path, json.dumps(_clean(result), indent=1, allow_nan=False) + "\n")
+    write_text_atomic(path, json.dumps(_clean(result), indent=1, allow_nan=False) + "\n", overwrite=overwrite)
     return path
 
 
-def plot_distributions(result: dict, path, title: str = "") -> Path:
+def plot_distributions(result: dict, path, title: str = "", overwrite: bool = True) -> Path:
     """A 2x2 PNG of the four distributions of a comparison result, generated vs reference."""
     try:
         from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
@@ -687,7 +688,7 @@ def plot_distributions(result: dict, path, title: str = "") -> Path:
     fig.suptitle(f"generated vs reference: {title}" if title else "generated vs reference")
     fig.tight_layout()
     path = Path(path)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, overwrite=overwrite) as tmp:
         fig.savefig(tmp, format="png")
     return path
 

@@ -259,7 +259,7 @@ def _first_line(e: Exception) -> str:
 # ============================================================================ writing
 
 
-def write_midi(score: Score, path, *, title: str = "composer") -> None:
+def write_midi(score: Score, path, *, title: str = "composer", overwrite: bool = True) -> None:
     """Write `score` to `path` as a Standard MIDI File type 1, atomically (temp file + os.replace).
 
     Layout: 480 ticks per quarter; track 0 is a conductor track named `title` with the time
@@ -274,7 +274,7 @@ def write_midi(score: Score, path, *, title: str = "composer") -> None:
     dropped. Every track ends (end_of_track) at the same tick, at or after the score's end.
     """
     data = midi_bytes(score, title=title)
-    write_bytes_atomic(path, data)
+    write_bytes_atomic(path, data, overwrite=overwrite)  # overwrite=False: never replace a file
 
 
 def midi_bytes(score: Score, *, title: str = "composer") -> bytes:

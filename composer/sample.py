@@ -96,9 +96,10 @@ class ComposerModel:
         opts = SamplingOptions(**options)
         return [self._to_score(t, opts) for t in self.generate_tokens(opts)]
 
-    def save(self, score: Score, path, title: str = "composer") -> None:
+    def save(self, score: Score, path, title: str = "composer", overwrite: bool = True) -> None:
+        """Write `score` as a MIDI file (atomically; overwrite=False: never over an existing file)."""
         from .midi_io import write_midi
-        write_midi(score, path, title=title)
+        write_midi(score, path, title=title, overwrite=overwrite)
 
     # ---- the sampling loop ----------------------------------------------------------------
     def prompt(self, opts: SamplingOptions) -> tuple[list[int], int]:

@@ -54,6 +54,7 @@ from .atomic import atomic_path, write_text_atomic
 from .checkpoint import CONFIG_FILE, MODEL_FILE, inherited, load_run, read_run_config, resolve_run, write_run_config
 from .corpus import discover, load_index, style_instruments, tokenize_corpus
 from .dataset import WindowSampler, index_piece, split_by_file
+from .device import pick_device  # shared with generate
 from .errors import ComposerError
 from .model import ModelConfig, build_model, load_model, save_weights
 from .replay import REPLAY_FILE, ReplayMix, load_replay, sample_windows, save_replay, stack_windows
@@ -116,15 +117,6 @@ class TrainConfig:
 
 # Settings a resumed run may change: how this process runs, and how long the run is.
 RUNTIME_FIELDS = ("device", "workers", "compile", "steps", "epochs")
-
-
-def pick_device(name: str) -> str:
-    cuda, mps = torch.cuda.is_available(), hasattr(torch.backends, "mps") and torch.backends.mps.is_available()
-    if name == "auto":
-        return "cuda" if cuda else "mps" if mps else "cpu"
-    if (name == "cuda" and not cuda) or (name == "mps" and not mps):
-        raise ComposerError(f"--device {name}: not available on this machine (use --device auto or cpu)")
-    return name
 
 
 def autocast(device: str):

@@ -205,7 +205,7 @@ def test_no_overwrite_without_resume(reference, corpus, capsys):
     before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
     with pytest.raises(SystemExit) as e:
         cli.main(["train", str(corpus), "--out", str(run), *CLI_ARGS])
-    assert e.value.code == 1
+    assert e.value.code == 2  # a destination that holds a model: bad input
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"error: {run}: already holds a trained model (use --resume to continue, or a new --out)"]
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
