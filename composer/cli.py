@@ -77,6 +77,18 @@ class FiniteFloatRange(click.FloatRange):
         return rv
 
 
+class PathArg(click.Path):
+    """click.Path that refuses an empty name (click would read it as '.', the current folder)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(path_type=Path, **kwargs)
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not value.strip():
+            self.fail("an empty name is not a path", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 # ---- destinations: checked before any work, so a refusal costs nothing and writes nothing
 
 def _check_output(path: Path, force: bool, inputs=()) -> None:
@@ -108,7 +120,7 @@ def _check_folder(folder: Path, target: Path | None = None) -> None:
 
 
 @cli.command()
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=PathArg(dir_okay=False))
 def inspect(file: Path):
     """Show a music file's tracks, tempo map, meters, length and token count."""
     from .gm import program_name
@@ -139,8 +151,8 @@ def inspect(file: Path):
 
 
 @cli.command()
-@click.argument("input_file", metavar="IN", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+@click.argument("input_file", metavar="IN", type=PathArg(dir_okay=False))
+@click.option("-o", "--output", type=PathArg(dir_okay=False), required=True,
               help="MIDI file to write.")
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
 def roundtrip(input_file: Path, output: Path, force: bool):
@@ -160,8 +172,8 @@ def roundtrip(input_file: Path, output: Path, force: bool):
 
 
 @cli.command()
-@click.argument("corpus", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("-o", "--output", "cache_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+@click.argument("corpus", nargs=-1, required=True, type=PathArg())
+@click.option("-o", "--output", "cache_dir", type=PathArg(file_okay=False), required=True,
               help="Cache folder for the token files and index.json.")
 @click.option("--style", default=None, help="Style label for every file (a flat folder).")
 @click.option("--workers", type=click.IntRange(1, 256), default=None, help="Processes (default: all cores).")
@@ -180,9 +192,9 @@ def tokenize(corpus, cache_dir: Path, style, workers, quiet):
 
 
 @cli.command()
-@click.argument("corpus", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("corpus", nargs=-1, required=True, type=PathArg())
 @click.option("-o", "--out", "out_dir", metavar="RUN_DIR", required=True,
-              type=click.Path(file_okay=False, path_type=Path),
+              type=PathArg(file_okay=False),
               help="Run folder: best model, config, checkpoints, metrics, loss curve.")
 @click.option("--arch", type=click.Choice(["transformer", "lstm"]), default="transformer", show_default=True,
               help="Model architecture.")
@@ -273,7 +285,7 @@ def _sample_paths(output: Path, n: int) -> list[Path]:
 @click.option("--style", default=None, help="Style to generate (see 'compose styles'); none = unconditioned.")
 @click.option("--model", "model_path", default="default", show_default=True,
               help="Run directory from 'compose train', or 'default' for the bundled model.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+@click.option("-o", "--output", type=PathArg(), required=True,
               help="MIDI file to write. With --num-samples N: OUT.mid means OUT_01.mid ... OUT_NN.mid "
                    "beside it; a name without .mid/.midi is a folder, holding out_01.mid ... out_NN.mid.")
 @click.option("--bars", type=click.IntRange(1, 512), default=16, show_default=True)
@@ -283,7 +295,7 @@ def _sample_paths(output: Path, n: int) -> list[Path]:
               help="Comma-separated names or GM numbers, e.g. piano,bass,drums: only these play, and each "
                    "of them does (one the style's corpus never plays is brought in all the same) "
                    "[default: the instruments the style's corpus plays].")
-@click.option("--primer", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--primer", type=PathArg(dir_okay=False), default=None,
               help="A MIDI (or MusicXML/ABC) sketch to continue: its tracks, notes, names, tempo and meter "
                    "are kept exactly; --tempo and --time-signature then apply to the new bars.")
 @click.option("--tempo-changes", is_flag=True,
@@ -372,17 +384,17 @@ def styles(model_path):
 
 
 @cli.command()
-@click.argument("generated_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--reference", "reference_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.argument("generated_dir", required=False, type=PathArg(file_okay=False))
+@click.option("--reference", "reference_dir", type=PathArg(file_okay=False), default=None,
               help="Real pieces to compare with (style sub-folders train the style classifier).")
 @click.option("--style", default=None, help="Style of every piece in a flat GENERATED_DIR.")
 @click.option("--model", "model_path", default=None,
               help="Instead: validation NLL per style of a run from 'compose train'.")
-@click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--cache", "cache_dir", type=PathArg(file_okay=False), default=None,
               help="With --model: the run's token cache, if not RUN_DIR/cache.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--json", "json_path", type=PathArg(dir_okay=False), default=None,
               help="Write the full report as JSON (default: GENERATED_DIR/evaluation.json).")
-@click.option("--plots", "plots_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--plots", "plots_dir", type=PathArg(file_okay=False), default=None,
               help="Folder for PNG plots (default: GENERATED_DIR/evaluation_plots).")
 @click.option("--force", is_flag=True, help="Overwrite an existing JSON report and plots.")
 def evaluate(generated_dir, reference_dir, style, model_path, cache_dir, json_path, plots_dir, force):

@@ -65,6 +65,23 @@ class SamplingOptions:
     max_tokens: int = field(default=0)  # safety cap; 0 = 200 tokens a bar
 
 
+def check_options(opts: SamplingOptions) -> None:
+    """ComposerError (one line, naming the option) for values no sampler can use: the Python
+    API gets the same refusals as the command line."""
+    import math
+
+    if opts.bars < 1:
+        raise ComposerError("--bars must be at least 1")
+    for name, value, ok in (("temperature", opts.temperature, lambda x: x > 0),
+                            ("top-p", opts.top_p, lambda x: 0 < x <= 1),
+                            ("guidance", opts.guidance, lambda x: x >= 0),
+                            ("tempo", opts.tempo, lambda x: 20 <= x <= 400)):
+        if value is not None and not (math.isfinite(value) and ok(value)):
+            raise ComposerError(f"--{name} {value}: out of range")
+    if opts.top_k < 0 or opts.num_samples < 1:
+        raise ComposerError("--top-k must be >= 0 and --num-samples >= 1")
+
+
 class ComposerModel:
     """A trained model with its tokenizer: the Python face of `compose generate`."""
 
@@ -167,10 +184,7 @@ class ComposerModel:
         return out
 
     def generate_tokens(self, opts: SamplingOptions) -> list[np.ndarray]:
-        if opts.bars < 1:
-            raise ComposerError("--bars must be at least 1")
-        if opts.temperature <= 0:
-            raise ComposerError("--temperature must be positive")
+        check_options(opts)
         v, model = self.tokenizer.vocab, self.model
         prompt, primer_bars = self.prompt(opts)
         constraints = self.constraints(opts, primer_bars)

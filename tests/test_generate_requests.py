@@ -79,3 +79,22 @@ def test_written_files_carry_the_key_the_music_implies(model, tmp_path):
     assert estimate_key(score_of([60, 62, 64, 65, 67, 69, 71, 72, 67, 64, 60])) == (0, 0)
     assert estimate_key(score_of([57, 59, 60, 62, 64, 65, 68, 69, 64, 57], [24] + [12] * 8 + [36])) == (0, 1)
     assert estimate_key(score_of([62, 66, 69, 74, 69, 66, 62, 61, 64, 67, 62])) == (2, 0)
+
+
+def test_the_python_api_refuses_what_the_command_line_refuses(model):
+    for bad in (dict(guidance=float("nan")), dict(temperature=float("inf")), dict(top_p=0.0), dict(tempo=float("nan")),
+                dict(bars=0)):
+        with pytest.raises(ComposerError, match="--"):
+            model.generate(style="pop", **bad)
+
+
+@pytest.mark.parametrize("command", [["generate", "--bars", "1"], ["roundtrip", "in.mid"], ["tokenize", "in.mid"]])
+def test_an_empty_output_name_is_refused_not_read_as_the_current_folder(command, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from composer.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(cli, [*command, "-o", ""])
+    assert r.exit_code == 2 and "an empty name is not a path" in r.output
+    assert list(tmp_path.iterdir()) == []
