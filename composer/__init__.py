@@ -20,4 +20,12 @@ def load_model(path=None, device: str = "cpu"):
     return _load(path, device=device)
 
 
-__all__ = ["load_model", "ComposerError", "Score", "ScoreError", "Tokenizer", "TokenizerConfig", "Track", "__version__"]
+def load_score(path) -> Score:
+    """Any supported music file (.mid/.midi, .musicxml/.mxl/.xml, .abc, .krn) as a `Score`;
+    ScoreError (one line: the file and the reason) if it cannot be used."""
+    from .load import load_score as _load_score
+
+    return _load_score(path)
+
+
+__all__ = ["load_model", "load_score", "ComposerError", "Score", "ScoreError", "Tokenizer", "TokenizerConfig", "Track", "__version__"]

@@ -38,6 +38,7 @@ def test_size_and_advertised_styles():
     assert {"jazz", "latin", "blues", "pop", "classical", "folk", "chorale"} <= set(styles())
 
 
+@pytest.mark.slow
 def test_installed_package_finds_the_bundled_model(installed, tmp_path):
     assert (installed / "composer" / "_data" / "model.safetensors").exists()
     assert (installed / "composer" / "_data" / "replay.safetensors").exists()  # fine-tunes rehearse it

@@ -155,6 +155,7 @@ def test_exclusive_write_race_has_one_winner(tmp_path):
     assert path.read_bytes() == b"new"
 
 
+@pytest.mark.slow
 def test_two_generate_processes_for_one_path(tmp_path):
     """Both start before either writes; exactly one writes, the other says it did not."""
     out = tmp_path / "race.mid"

@@ -159,6 +159,7 @@ def test_tiny_run_learns_and_is_loadable(reference, corpus):
     assert summary["corpus"]["train_files"] + summary["corpus"]["val_files"] == len(corpus_files)
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_gives_the_uninterrupted_weights(reference, corpus, tmp_path):
     run = tmp_path / "run"
     proc = start_cli(corpus, run)
@@ -179,6 +180,7 @@ def test_sigkill_then_resume_gives_the_uninterrupted_weights(reference, corpus, 
     assert same_weights(run / "model.safetensors", reference[0] / "model.safetensors")
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_and_resumes(reference, corpus, tmp_path):
     run = tmp_path / "run"
     proc = start_cli(corpus, run)
@@ -250,6 +252,7 @@ def test_fine_tune_adds_a_style_and_keeps_the_old_ids(reference, corpus, tmp_pat
     assert config["style_instruments"].keys() == {"grooves", "scales", "chords"}
 
 
+@pytest.mark.slow
 def test_fine_tune_rehearses_the_base_styles(reference, corpus, tmp_path):
     """Every run keeps a replay sample of its training windows; a fine-tune on a new style
     rehearses the base run's windows and forgets the old styles far less than one without."""
@@ -350,6 +353,7 @@ def test_generate_each_style_from_the_trained_run(reference, tmp_path):
     assert r.returncode == 0 and [line.split()[0] for line in r.stdout.splitlines()] == ["grooves", "scales"]
 
 
+@pytest.mark.slow
 def test_evaluate_cli_reports_nll_per_style_and_compares_sets(reference, corpus, tmp_path):
     run, _ = reference
     r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "evaluate", "--model", str(run)], **cli_kw())
