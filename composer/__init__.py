@@ -25,7 +25,7 @@ def load_score(path) -> Score:
     ScoreError (one line: the file and the reason) if it cannot be used."""
     from .load import load_score as _load_score
 
-    return _load_score(path)
+    return _load_score(path, channels=True)
 
 
 __all__ = ["load_model", "load_score", "ComposerError", "Score", "ScoreError", "Tokenizer", "TokenizerConfig", "Track", "__version__"]

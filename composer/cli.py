@@ -335,7 +335,7 @@ def generate(style, model_path, output: Path, bars, tempo, time_signature, instr
     primer_score = None
     if primer is not None:
         from .load import load_score
-        primer_score = load_score(primer)
+        primer_score = load_score(primer, channels=True)
 
     from .gm import track_names
     from .sample import load_model

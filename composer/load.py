@@ -12,8 +12,11 @@ MUSIC21_SUFFIXES = (".musicxml", ".mxl", ".xml", ".abc", ".krn")
 SUPPORTED_SUFFIXES = MIDI_SUFFIXES + MUSIC21_SUFFIXES
 
 
-def load_score(path) -> Score:
+def load_score(path, channels: bool = False) -> Score:
     """Read a .mid/.midi file (symusic) or a .musicxml/.mxl/.xml/.abc/.krn file (music21).
+
+    channels=True records each MIDI track's channel (see read_midi), for files that are written
+    back (a primer), not for corpora.
 
     Raises ScoreError(path, reason) for a missing file, an unsupported suffix or unreadable content.
     """
@@ -26,7 +29,7 @@ def load_score(path) -> Score:
     if suffix in MIDI_SUFFIXES:
         from composer.midi_io import read_midi
 
-        return read_midi(p)
+        return read_midi(p, channels=channels)
     if suffix in MUSIC21_SUFFIXES:
         from composer.music21_io import read_music21
 

@@ -46,7 +46,7 @@ NOTE_OFF_VELOCITY = 64
 # ============================================================================ reading
 
 
-def read_midi(path) -> Score:
+def read_midi(path, channels: bool = False) -> Score:
     """Read a Standard MIDI File into a `Score` (ticks per quarter kept as in the file).
 
     One `Track` per (MIDI track, channel, program) as symusic splits them, so a type-0 file with
@@ -56,7 +56,9 @@ def read_midi(path) -> Score:
     rejecting a file whose notes are fine; time and key signatures with impossible values are
     dropped likewise. A note-on that is never switched off is kept and ends at the end of its
     track, where a player would stop it (symusic, pretty_midi and music21 all drop such notes).
-    `end` is the end of the last note.
+    `end` is the end of the last note. channels=True also records each track's MIDI channel
+    (`Track.channel`, for writing a user's file back on its own channels; a second parse, so
+    not for corpora).
 
     Raises ScoreError(path, reason) for anything unusable: a missing, empty or non-MIDI file,
     truncated or corrupt data, SMPTE timing, a type-2 file (sequential patterns), more than
@@ -80,9 +82,11 @@ def read_midi(path) -> Score:
     if total > MAX_NOTES:
         raise ScoreError(path, f"too many notes ({total} > {MAX_NOTES})")
     tracks: list[Track] = []
+    found = _track_channels(data) if channels else {}
     for st in sm.tracks:
         if len(st.notes) == 0:
             continue
+        channel = found.get((st.name, bool(st.is_drum), int(st.program) & 127, len(st.notes)))
         cols = st.notes.numpy()
         notes = np.stack(
             [cols["time"], cols["duration"], cols["pitch"], cols["velocity"]], axis=1
@@ -93,7 +97,7 @@ def read_midi(path) -> Score:
             continue
         notes = notes[np.lexsort((notes[:, DURATION], notes[:, PITCH], notes[:, ONSET]))]
         tracks.append(Track(program=int(st.program) & 127, is_drum=bool(st.is_drum),
-                            name=_clean_name(st.name), notes=notes))
+                            name=_clean_name(st.name), notes=notes, channel=channel))
     if not tracks:
         raise ScoreError(path, "no notes")
 
@@ -104,6 +108,35 @@ def read_midi(path) -> Score:
     score.end = score.notes_end()
     check_limits(score, path)
     return score
+
+
+def _track_channels(data: bytes) -> dict[tuple, int]:
+    """(track name, is drum, program, note-ons) -> MIDI channel, for the (track chunk, channel,
+    program) groups symusic reads as tracks; a group that is not unique by that key is left
+    out (its track gets no channel and the writer picks a free one)."""
+    import mido
+
+    try:
+        mf = mido.MidiFile(file=io.BytesIO(data), clip=True)
+    except Exception:  # noqa: BLE001  (symusic read it; a channel is only a preference)
+        return {}
+    counts: dict[tuple, int] = {}
+    for track in mf.tracks:
+        name, program = "", [0] * 16
+        for msg in track:
+            if msg.type == "track_name" and not name:
+                name = msg.name
+            elif msg.type == "program_change":
+                program[msg.channel] = msg.program
+            elif msg.type == "note_on" and msg.velocity > 0:
+                key = (name, msg.channel == DRUM_CHANNEL, 0 if msg.channel == DRUM_CHANNEL else program[msg.channel],
+                       msg.channel)
+                counts[key] = counts.get(key, 0) + 1
+    found: dict[tuple, int] = {}
+    for (name, drum, program, channel), n in counts.items():
+        key = (name, drum, program, n)
+        found[key] = -1 if key in found else channel
+    return {k: c for k, c in found.items() if c >= 0}
 
 
 def check_limits(score: Score, path) -> None:

@@ -50,7 +50,7 @@ def hand_made(dst: Path) -> Path:
                                 mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(83.3), time=384 * 6)])
     mf.tracks.append(conductor)
     rng = np.random.default_rng(7)
-    for name, ch, low, drum in (("MELODY", 0, 64, False), ("BRIDGE", 1, 55, False), ("PIANO", 2, 40, False),
+    for name, ch, low, drum in (("MELODY", 3, 64, False), ("BRIDGE", 5, 55, False), ("PIANO", 7, 40, False),
                                 ("Kick+Snare", 9, 36, True), ("Hats", 9, 42, True)):
         tr = mido.MidiTrack([mido.MetaMessage("track_name", name=name)])
         if not drum:
@@ -77,6 +77,9 @@ def real_files(tmp: Path) -> list[Path]:
     from music21 import corpus
 
     files = [hand_made(tmp / "hand.mid")]
+    made = tmp / "generated.mid"  # what composer itself wrote, continued again
+    write_midi(load_model().generate(style="latin", bars=4, seed=5), made)
+    files.append(made)
     chorale = corpus.getWork("bach/bwv66.6")
     files.append(Path(str(chorale)))
     pop, groove = SHARED / "pop909" / "001.mid", SHARED / "groove"
@@ -151,14 +154,15 @@ def test_primer_tempo_is_exact_and_new_tempo_applies_to_the_continuation(model, 
 
 
 def test_primer_channels_are_kept_where_free(model, tmp_path):
-    primer = load_score(hand_made(tmp_path / "hand.mid"))
-    primer.tracks[0].channel = 5
+    primer = load_score(hand_made(tmp_path / "hand.mid"), channels=True)
+    assert [t.channel for t in primer.tracks] == [3, 5, 7, 9, 9]
     path = tmp_path / "out.mid"
     write_midi(model.generate(style="pop", bars=1, primer=primer, seed=0), path)
     mf = mido.MidiFile(path)
     channels = {next(m.name for m in tr if m.type == "track_name"): {m.channel for m in tr if m.type == "note_on"}
                 for tr in mf.tracks[1:]}
-    assert channels["MELODY"] == {5} and channels["Hats"] == {9} and channels["Kick+Snare"] == {9}
+    assert channels["MELODY"] == {3} and channels["BRIDGE"] == {5} and channels["PIANO"] == {7}
+    assert channels["Hats"] == {9} and channels["Kick+Snare"] == {9}
     assert all(len(c) == 1 for c in channels.values())
     pitched = [c for n, c in channels.items() if 9 not in c]
     assert len({min(c) for c in pitched}) == len(pitched), "no two pitched tracks share a channel"
