@@ -74,7 +74,7 @@ def main():
         model = build_model(ModelConfig.preset("small", vocab_size=len(tok), context=max(1024, args.tokens)))
         cm = ComposerModel(model.to(args.device), tok)
         styles = ["jazz"]
-    model = cm.model.model  # the torch MusicModel behind the sampler's TorchDecoder
+    model = cm.decoder.model  # the torch MusicModel behind the sampler's TorchDecoder
     print(f"model: {model.config.arch}, {model.num_params() / 1e6:.1f}M parameters, context {model.config.context}, "
           f"device {args.device}, {torch.get_num_threads()} threads")
 
@@ -140,10 +140,10 @@ def numpy_section(cm, model_path):
     from composer.numpy_model import NumpyTransformer
     from composer.replay import load_replay
 
-    if cm.model.config.arch != "transformer":
+    if cm.decoder.config.arch != "transformer":
         return
     with tempfile.TemporaryDirectory() as tmp:
-        save_weights(cm.model.model, Path(tmp) / "m.safetensors")
+        save_weights(cm.decoder.model, Path(tmp) / "m.safetensors")
         nm = ComposerModel(NumpyTransformer.load(Path(tmp) / "m.safetensors"), cm.tokenizer, cm.config)
     print("\n3. the numpy decoder against torch: the sampler, 16 bars, the model's choice of instruments")
     if model_path:
@@ -159,10 +159,10 @@ def numpy_section(cm, model_path):
             times[name] = dt / len(seq)
             print(f"{name:>8} {style or '-':>8} {dt:8.2f} {len(seq):7d} {1e3 * dt / len(seq):9.2f}")
         print(f"{'':>8} {'':>8} numpy is {times['torch'] / times['numpy']:.2f}x faster a token")
-    keep = cm.model.config.context * 3 // 4  # a context refill: the sampler's canonical window
+    keep = cm.decoder.config.context * 3 // 4  # a context refill: the sampler's canonical window
     x = np.random.default_rng(0).integers(4, len(cm.tokenizer.vocab), size=(1, keep))
     refill = {}
-    for name, m in (("torch", cm.model), ("numpy", nm.model)):
+    for name, m in (("torch", cm.decoder), ("numpy", nm.decoder)):
         m.step(x, last=True)  # as the sampler refills: only the last position's logits
         t0 = time.perf_counter()
         for _ in range(10):
@@ -173,7 +173,7 @@ def numpy_section(cm, model_path):
     if replay is None:
         return
     windows = replay[0][::max(1, len(replay[0]) // 16)][:16, :257].astype(np.int64)  # 16 windows, all styles
-    a, b = stepwise_nll(cm.model, windows), stepwise_nll(nm.model, windows)
+    a, b = stepwise_nll(cm.decoder, windows), stepwise_nll(nm.decoder, windows)
     print(f"next-token NLL on {len(windows)} replay windows: torch {a:.5f}, numpy {b:.5f} nats/token")
 
 

@@ -48,14 +48,6 @@ class Cache:
     state: object
     length: int = 0
 
-    def select(self, index: torch.Tensor) -> "Cache":
-        """Keep/reorder batch rows (e.g. drop finished sequences)."""
-        if isinstance(self.state, list):
-            state = [(k.index_select(0, index), v.index_select(0, index)) for k, v in self.state]
-        else:
-            state = tuple(s.index_select(1, index) for s in self.state)
-        return Cache(state, self.length)
-
 
 # --------------------------------------------------------------------------- transformer
 

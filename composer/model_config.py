@@ -16,9 +16,8 @@ ARCHS = ("transformer", "lstm")
 
 # Named sizes. Parameter counts at vocab_size=512 (embedding included, tied head):
 #   tiny  transformer 0.46M, lstm 0.45M   (tests)
-#   small transformer 3.3M,  lstm 3.4M    (bundled model: ~2 ms a token on one CPU core;
-#                                          four layers, because at batch 1 every layer costs
-#                                          ~0.5 ms of memory traffic and op overhead)
+#   small transformer 3.3M,  lstm 3.4M    (the bundled model; four layers, because at batch 1
+#                                          every layer is memory traffic and op overhead)
 #   base  transformer 21.5M, lstm 19.3M
 PRESETS = {
     "tiny": {

@@ -36,7 +36,8 @@ from .errors import ComposerError
 from .gm import instrument_keys, short_name
 from .key import with_key_signature
 from .primer import merge_primer, primer_channels_full, primer_prompt, tempo_bin
-from .score import Score, clip_to_end, straighten_drum_beats
+from .score import Score
+from .tidy import clip_to_end, straighten_drum_beats
 from .tokenizer import Tokenizer
 from .vocab import BAR, BOS, EOS, PAD
 
@@ -87,7 +88,7 @@ class ComposerModel:
 
     def __init__(self, model, tokenizer: Tokenizer, config: dict | None = None):
         """model: a decoder (NumpyTransformer, model.TorchDecoder) or a torch MusicModel."""
-        self.model, self.tokenizer, self.config = as_decoder(model), tokenizer, config or {}
+        self.decoder, self.tokenizer, self.config = as_decoder(model), tokenizer, config or {}
 
     @property
     def styles(self) -> list[str]:
@@ -185,7 +186,7 @@ class ComposerModel:
 
     def generate_tokens(self, opts: SamplingOptions) -> list[np.ndarray]:
         check_options(opts)
-        v, model = self.tokenizer.vocab, self.model
+        v, model = self.tokenizer.vocab, self.decoder
         prompt, primer_bars = self.prompt(opts)
         constraints = self.constraints(opts, primer_bars)
         n = opts.num_samples
@@ -258,7 +259,7 @@ class ComposerModel:
         token (speculative sampling with a point-mass draft), in fewer model steps.
         Guidance (gd) steers while the piece has at most `steered` bars; then the unconditioned
         twin is dropped (one fresh prefill) and the piece goes on from what it has set up."""
-        model, v = self.model, self.tokenizer.vocab
+        model, v = self.decoder, self.tokenizer.vocab
         g = Group([0], gd is not None)
         g.prefill(model, [seq], v)
         logits, draft, base = g.mixed(gd)[0], [], None

@@ -12,7 +12,7 @@ work on whole columns at once instead of per-note Python objects:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -89,44 +89,3 @@ def ticks_to_seconds(score: Score, tick: float) -> float:
         seconds += (t - last_tick) * 60.0 / (qpm * score.tpq)
         last_tick, qpm = t, q
     return seconds + (tick - last_tick) * 60.0 / (qpm * score.tpq)
-
-
-def straighten_drum_beats(score: Score) -> Score:
-    """The score with drum onsets less than a 32nd note off a beat moved onto it (the same
-    pitch twice at one onset: the louder hit stays; nothing moves to or past `score.end`);
-    everything else unchanged.
-
-    A drummer's pushes and drags survive tokenisation as hits one grid step (1/12 of a beat)
-    early or late. DAWs play them as feel, but notation importers read them as a live
-    performance: MuseScore then ignores the file's tempo and bar lines and guesses its own
-    (it checks whether the first onset near each beat is exactly on it)."""
-    tracks = []
-    for t in score.tracks:
-        notes = t.notes
-        if t.is_drum and len(notes):
-            notes = notes.copy()
-            beat = (notes[:, ONSET] + score.tpq // 2) // score.tpq * score.tpq  # the nearest beat
-            near = 8 * np.abs(beat - notes[:, ONSET]) < score.tpq
-            if score.end > 0:  # a push into a bar after the last one stays where it is
-                near &= beat < score.end
-            notes[near, ONSET] = beat[near]
-            notes = notes[np.lexsort((-notes[:, VELOCITY], notes[:, PITCH], notes[:, ONSET]))]
-            first = np.ones(len(notes), dtype=bool)
-            first[1:] = (notes[1:, ONSET] != notes[:-1, ONSET]) | (notes[1:, PITCH] != notes[:-1, PITCH])
-            notes = notes[first]
-        tracks.append(replace(t, notes=notes))
-    return replace(score, tracks=tracks)
-
-
-def clip_to_end(score: Score) -> Score:
-    """The score with every note ending by `score.end` (notes starting there or later dropped):
-    a piece asked for in N bars then has N bars in every importer, not a last bar of ringing
-    notes after them."""
-    if score.end <= 0:
-        return score
-    tracks = []
-    for t in score.tracks:
-        notes = t.notes[t.notes[:, ONSET] < score.end].copy()
-        notes[:, DURATION] = np.maximum(np.minimum(notes[:, DURATION], score.end - notes[:, ONSET]), 1)
-        tracks.append(replace(t, notes=notes))
-    return replace(score, tracks=tracks)

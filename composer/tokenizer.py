@@ -17,8 +17,6 @@ program, pitch, slot), and one argsort lays out the sequence.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import numpy as np
 
@@ -42,14 +40,6 @@ class Tokenizer:
         if "vocabulary" in d and d["vocabulary"] != tok.vocab.names:
             raise ValueError("stored vocabulary does not match the tokenizer config")
         return tok
-
-    def save(self, path) -> None:
-        from .atomic import write_text_atomic
-        write_text_atomic(path, json.dumps(self.to_dict(), indent=1))
-
-    @classmethod
-    def load(cls, path) -> "Tokenizer":
-        return cls.from_dict(json.loads(Path(path).read_text()))
 
     def with_styles(self, styles: list[str]) -> "Tokenizer":
         """The same tokenizer with `styles` appended to its style list (ids of others kept)."""
@@ -278,10 +268,6 @@ class Tokenizer:
             del notes[complete[1]:]
         end = bar_start + bar_len if state.bars else 0
         return _build_score(self.config.resolution, notes, meters, tempos, end)
-
-    def style_of(self, tokens) -> str | None:
-        """The style a token sequence asks for (None if unknown or missing)."""
-        return self.vocab.style_name(tokens[1]) if len(tokens) > 1 else None
 
 
 def _build_score(tpq, notes, meters, tempos, end) -> Score:

@@ -122,18 +122,6 @@ def test_transformer_crop_rewinds():
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-def test_cache_select_batch_rows(arch):
-    model = tiny(arch).eval()
-    seq = tokens(3, 20)
-    _, cache = model.step(seq[:, :15])
-    cache = cache.select(torch.tensor([2, 0]))
-    logits, _ = model.step(seq[[2, 0], 15:], cache)
-    with torch.no_grad():
-        full, _ = model(seq[[2, 0]])
-    torch.testing.assert_close(logits, full[:, 15:], atol=1e-4, rtol=1e-4)
-
-
-@pytest.mark.parametrize("arch", ARCHS)
 def test_tiny_model_overfits_repeating_sequence(arch):
     model = tiny(arch).train()
     pattern = torch.tensor([5, 9, 14, 3, 27, 9, 40, 2])

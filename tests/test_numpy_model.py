@@ -107,7 +107,7 @@ def test_numpy_and_torch_sample_the_same_piece(tmp_path):
     save_weights(model, tmp_path / "m.safetensors")
     opts = SamplingOptions(style="jazz", bars=2, seed=4, instruments=["piano", "bass"], max_tokens=150)
     via_torch = ComposerModel(model, tok)
-    via_torch.model.draft_tokens = 0  # the same RNG stream as the numpy decoder
+    via_torch.decoder.draft_tokens = 0  # the same RNG stream as the numpy decoder
     a = via_torch.generate_tokens(opts)[0]
     b = ComposerModel(NumpyTransformer.load(tmp_path / "m.safetensors"), tok).generate_tokens(opts)[0]
     assert len(a) > 20
@@ -129,6 +129,6 @@ def test_generating_on_a_cpu_never_imports_torch(tmp_path):
     write_run_config(run, {}, tok, {})
     code = ("import sys; from composer.sample import load_model; m = load_model(sys.argv[1]); "
             "m.generate(style='jazz', bars=1, max_tokens=40); "
-            "print(type(m.model).__name__, 'torch' in sys.modules)")
+            "print(type(m.decoder).__name__, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code, str(run)], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["NumpyTransformer", "False"]

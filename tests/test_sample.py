@@ -71,8 +71,8 @@ def test_guidance_defaults_to_the_models_choice_per_style(n):
 def test_guidance_can_steer_only_the_opening_bars(n):
     cm = untrained()
     fed = []
-    step = cm.model.step
-    cm.model.step = lambda idx, cache=None, **kw: (fed.append(idx.shape[0]), step(idx, cache, **kw))[1]
+    step = cm.decoder.step
+    cm.decoder.step = lambda idx, cache=None, **kw: (fed.append(idx.shape[0]), step(idx, cache, **kw))[1]
     kw = dict(style="pop", bars=4, seed=3, num_samples=n, max_tokens=600, guidance=2.5)
     tokens = lambda **o: [s.tolist() for s in cm.generate_tokens(_opts(**{**kw, **o}))]  # noqa: E731
     whole, opening = tokens(guidance_bars=0), tokens(guidance_bars=2)
@@ -169,8 +169,8 @@ def test_one_piece_is_sampled_speculatively_well_formed_and_reproducibly(monkeyp
     monkeypatch.setattr(sample, "PromptLookup", lambda k: lookup(n=1, k=k))
     cm = untrained()
     fed = []
-    step = cm.model.step
-    cm.model.step = lambda idx, cache=None, **kw: (fed.append(idx.shape[1]), step(idx, cache, **kw))[1]
+    step = cm.decoder.step
+    cm.decoder.step = lambda idx, cache=None, **kw: (fed.append(idx.shape[1]), step(idx, cache, **kw))[1]
     for guidance in (1.0, 2.0):  # with guidance, the unconditioned twin row checks the same drafts
         fed.clear()
         kw = dict(style="jazz", bars=4, seed=5, instruments=["piano", "drums"], max_tokens=300, guidance=guidance)

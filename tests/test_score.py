@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from composer.score import Score, Track, clip_to_end, straighten_drum_beats
+from composer.score import Score, Track
+from composer.tidy import clip_to_end, straighten_drum_beats
 
 
 def test_drum_pushes_and_drags_go_onto_the_beat_and_nothing_else_moves():
