@@ -3,7 +3,7 @@
 One module per source; each turns its source files into `Piece`s (a `Score` plus where it came
 from) and is usable on its own:
 
-    from composer.corpora import pop909
+    from recipe.sources import pop909
     for job in pop909.jobs("/work/shared/data"):
         for piece in pop909.build(job):      # or a Skip naming the reason
             ...
@@ -17,4 +17,4 @@ from) and is usable on its own:
 `scripts/build_corpus.py` runs them all into `OUT/<style>/<source>/<name>.mid`.
 """
 
-from composer.corpora.common import Job, Piece, Skip  # noqa: F401
+from recipe.sources.common import Job, Piece, Skip  # noqa: F401

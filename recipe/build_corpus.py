@@ -40,8 +40,8 @@ if str(REPO) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from composer.corpora import balance, improvisor, music21_sources, mutopia, pop909  # noqa: E402
-from composer.corpora.common import Job, Piece, Skip, stable_hash  # noqa: E402
+from recipe.sources import balance, improvisor, music21_sources, mutopia, pop909  # noqa: E402
+from recipe.sources.common import Job, Piece, Skip, stable_hash  # noqa: E402
 
 STYLES = ("jazz", "latin", "blues", "pop", "classical", "folk", "chorale")
 # jazz is the model's headline style and has the most material; pop909's 809 songs are more
