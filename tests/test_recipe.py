@@ -442,6 +442,15 @@ def test_script_order_and_tables(tmp_path):
     assert (tmp_path / "out" / "a" / "s" / "n_2.mid").is_file()
 
 
+def test_shared_data_root_from_the_environment_or_beside_the_repository(monkeypatch, tmp_path):
+    from recipe.sources import REPO, default_shared_data
+
+    monkeypatch.delenv("COMPOSER_SHARED_DATA", raising=False)
+    assert default_shared_data() == REPO.parent / "shared" / "data"
+    monkeypatch.setenv("COMPOSER_SHARED_DATA", str(tmp_path))
+    assert default_shared_data() == tmp_path
+
+
 def test_script_refuses_repository_output():
     bc = _script()
     with pytest.raises(SystemExit):
