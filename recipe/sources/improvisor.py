@@ -647,7 +647,7 @@ def render(sheet: Leadsheet, style: str, groove: str, tempo: float, seed: int = 
     """The full arrangement of a leadsheet: MMA backing plus the melody track.
 
     drums=(groove_midi_folder, family): a Groove MIDI drummer's take of that groove family
-    replaces MMA's drums (see corpora/groove.py), where one fits."""
+    replaces MMA's drums (see groove.py), where one fits."""
     from composer.midi_io import read_midi
 
     choruses = choruses_for(sheet)
