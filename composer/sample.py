@@ -96,7 +96,7 @@ class ComposerModel:
 
     def guidance_for(self, style: str | None) -> float:
         """The classifier-free guidance this model recommends for `style`: config.json's
-        "guidance" map, written by scripts/ship_model.py from the evaluation (1.0: none)."""
+        "guidance" map, written by recipe/ship_model.py from the evaluation (1.0: none)."""
         return float(self.config.get("guidance", {}).get(style, 1.0)) if style is not None else 1.0
 
     def guidance_bars_for(self, style: str | None) -> int:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from composer.corpora.common import Job, Piece, Skip, distinct_duplicates, norm_title, rng_for, slug
+from recipe.sources.common import Job, Piece, Skip, distinct_duplicates, norm_title, rng_for, slug
 from composer.score import Score
 
 LICENCE = "music21 corpus (BSD-3-Clause; public-domain works)"

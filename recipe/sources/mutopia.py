@@ -16,7 +16,7 @@ import csv
 import re
 from pathlib import Path
 
-from composer.corpora.common import Job, Piece, Skip, distinct_duplicates, slug
+from recipe.sources.common import Job, Piece, Skip, distinct_duplicates, slug
 
 SOURCE = "mutopia"
 MAX_NOTES = 6000

@@ -1,7 +1,9 @@
 """Measure a model the way the README's model card does, and print the card's table.
 
-    python scripts/evaluate_model.py --model default --heldout /work/corpus_heldout \
-        --train /work/corpus --out /tmp/eval [--n 10] [--bars 16] [--guidance G] [--reuse]
+    python recipe/evaluate_model.py --model default --heldout $WORK/corpus_heldout \
+        --train $WORK/corpus --out /tmp/eval [--n 10] [--bars 16] [--guidance G] [--reuse]
+
+($WORK: the folder outside the checkout that holds the builds; see recipe/README.md.)
 
 1. Generates --n pieces of --bars bars per style into OUT/generated/<style>/.
 2. Compares them with the held-out real pieces (never seen in training): metrics, overlapping

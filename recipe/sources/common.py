@@ -69,16 +69,6 @@ def norm_title(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "", text)
 
 
-def set_programs(score: Score, programs: list[int], names: list[str] | None = None) -> Score:
-    """Give the pitched tracks of `score`, in order, the GM `programs` (and `names`), in place."""
-    pitched = [t for t in score.tracks if not t.is_drum]
-    for i, t in enumerate(pitched[:len(programs)]):
-        t.program = int(programs[i])
-        if names:
-            t.name = names[i]
-    return score
-
-
 def merge_tracks(tracks: list[Track], program: int, name: str = "") -> Track:
     """One pitched track holding the notes of `tracks`, sorted by onset then pitch."""
     notes = np.concatenate([t.notes for t in tracks]) if tracks else np.zeros((0, 4), dtype=np.int64)
@@ -110,8 +100,3 @@ def distinct_duplicates(score: Score, alternates: dict[int, int] | None = None) 
             t.program = alternates[t.program]
         seen.add(t.program)
     return changes
-
-
-def distinct_program_count(score: Score) -> int:
-    """How many instruments the tokenizer will see (tracks with one program count once)."""
-    return len({t.key for t in score.tracks if len(t.notes)})

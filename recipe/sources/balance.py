@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
-from composer.corpora.common import stable_hash
+from recipe.sources.common import stable_hash
 
 
 def heldout_groups(pieces: dict[str, list[tuple[str, int]]], fraction: float = 0.05,

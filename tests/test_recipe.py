@@ -1,21 +1,19 @@
-"""Tests of the corpus builders (composer/corpora, scripts/build_corpus.py) on tiny inline data.
+"""Tests of the corpus recipe (recipe/sources, recipe/build_corpus.py) on tiny inline data.
 
 Nothing here reads ../shared; the MMA rendering test is skipped when `mma` is not installed.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-import sys
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from composer.corpora import balance, improvisor as im, music21_sources as m21, mutopia, pop909
-from composer.corpora.common import Job, distinct_duplicates, merge_tracks, norm_title, slug, stable_hash
+from recipe.sources import balance, improvisor as im, music21_sources as m21, mutopia, pop909
+from recipe.sources.common import Job, distinct_duplicates, merge_tracks, norm_title, slug, stable_hash
 from composer.score import Score, Track
 from composer.tokenizer import Tokenizer
 
@@ -417,12 +415,9 @@ def test_source_budgets():
 
 
 def _script():
-    path = Path(__file__).resolve().parents[1] / "scripts" / "build_corpus.py"
-    spec = importlib.util.spec_from_file_location("build_corpus", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up
-    spec.loader.exec_module(mod)
-    return mod
+    from recipe import build_corpus
+
+    return build_corpus
 
 
 def test_script_order_and_tables(tmp_path):
@@ -445,6 +440,15 @@ def test_script_order_and_tables(tmp_path):
     bc.place(pieces, tmp_path / "out")
     assert sorted(p["path"] for p in pieces) == ["a/s/n.mid", "a/s/n_2.mid"]
     assert (tmp_path / "out" / "a" / "s" / "n_2.mid").is_file()
+
+
+def test_shared_data_root_from_the_environment_or_beside_the_repository(monkeypatch, tmp_path):
+    from recipe.sources import REPO, default_shared_data
+
+    monkeypatch.delenv("COMPOSER_SHARED_DATA", raising=False)
+    assert default_shared_data() == REPO.parent / "shared" / "data"
+    monkeypatch.setenv("COMPOSER_SHARED_DATA", str(tmp_path))
+    assert default_shared_data() == tmp_path
 
 
 def test_script_refuses_repository_output():
@@ -480,7 +484,7 @@ def _groove_folder(tmp_path, bars=6):
 
 
 def test_groove_index_keeps_long_beats_of_used_styles(tmp_path):
-    from composer.corpora import groove
+    from recipe.sources import groove
 
     takes = groove.index(str(_groove_folder(tmp_path)))
     assert [t.path for t in takes] == ["d1/swing.mid"]
@@ -489,8 +493,8 @@ def test_groove_index_keeps_long_beats_of_used_styles(tmp_path):
 
 
 def test_groove_drums_loop_whole_bars_onto_the_arrangement_grid(tmp_path):
-    from composer.corpora import groove
-    from composer.corpora.common import rng_for
+    from recipe.sources import groove
+    from recipe.sources.common import rng_for
 
     folder = _groove_folder(tmp_path, bars=6)
     track, note = groove.drums_for(folder, "swing", (4, 4), 130, 10, 96, rng_for("t"))

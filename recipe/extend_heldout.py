@@ -1,12 +1,14 @@
 """A larger held-out set for evaluation: the 5% split plus every piece of another build whose
 composition no training run ever saw.
 
-    python scripts/build_corpus.py --out /work/extra_s1 --styles jazz,latin,blues,pop --seed 1 \
+    python recipe/build_corpus.py --out $WORK/extra_s1 --styles jazz,latin,blues,pop --seed 1 \
         --heldout-fraction 0
-    python scripts/extend_heldout.py --heldout /work/corpus_v5_heldout --extra /work/extra_s1 \
-        --trained /work/corpus /work/corpus_v3 /work/corpus_v5pop \
-        --heldout-builds /work/corpus_heldout /work/corpus_v3_heldout /work/corpus_v5pop_heldout \
-        --out /work/heldout_v6
+    python recipe/extend_heldout.py --heldout $WORK/corpus_v5_heldout --extra $WORK/extra_s1 \
+        --trained $WORK/corpus $WORK/corpus_v3 $WORK/corpus_v5pop \
+        --heldout-builds $WORK/corpus_heldout $WORK/corpus_v3_heldout $WORK/corpus_v5pop_heldout \
+        --out $WORK/heldout_v6
+
+($WORK: the folder outside the checkout that holds the builds; see recipe/README.md.)
 
 The 5% split leaves few pieces in some styles (4 latin, 7 blues, 8 jazz), too few to train
 the evaluation's style classifier on. The corpus recipe stops each source at a token budget,
@@ -33,7 +35,7 @@ from pathlib import Path
 def manifest(build: Path) -> list[dict]:
     path = build / "MANIFEST.csv"
     if not path.exists():
-        sys.exit(f"error: {path}: no such manifest (a folder written by scripts/build_corpus.py?)")
+        sys.exit(f"error: {path}: no such manifest (a folder written by recipe/build_corpus.py?)")
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
 

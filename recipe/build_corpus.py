@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Build the style-labelled training corpus of composer's bundled model.
 
-    python scripts/build_corpus.py --out /work/corpus [--shared-data DIR] [--heldout DIR]
+    python recipe/build_corpus.py --out ../corpus [--shared-data DIR] [--heldout DIR]
         [--styles jazz,latin,blues,pop,classical,folk,chorale] [--max-per-source N]
         [--style-tokens 800000] [--workers 2] [--seed 0] [--overwrite] [--keep-heldout MANIFEST]
 
@@ -9,10 +9,11 @@ Writes `OUT/<style>/<source>/<name>.mid` (what `compose train OUT` reads: the fi
 is the style), `OUT/MANIFEST.csv` and `OUT/SUMMARY.md`, and a disjoint held-out set (about 5%
 of each style's compositions) in `HELDOUT/<style>/<source>/` with its own MANIFEST.csv.
 
-Sources (see composer/corpora/): music21's corpus (Bach chorales, folk tunes, string
+Sources (see recipe/sources/): music21's corpus (Bach chorales, folk tunes, string
 quartets), SHARED/mutopia, SHARED/pop909 and SHARED/improvisor leadsheets rendered with MMA
 (`apt-get install mma`), half of them with a SHARED/groove (Groove MIDI) drummer's take in place
-of MMA's drums. SHARED is only read.
+of MMA's drums. SHARED is --shared-data, else $COMPOSER_SHARED_DATA, else ../shared/data beside
+the repository; it is only read.
 
 Reproducible: every choice (job order, tempos, grooves, instruments, held-out split, balancing)
 is seeded by --seed and the piece's identity, and each source is cut at the shortest prefix of
@@ -40,8 +41,8 @@ if str(REPO) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from composer.corpora import balance, improvisor, music21_sources, mutopia, pop909  # noqa: E402
-from composer.corpora.common import Job, Piece, Skip, stable_hash  # noqa: E402
+from recipe.sources import balance, default_shared_data, improvisor, music21_sources, mutopia, pop909  # noqa: E402
+from recipe.sources.common import Job, Piece, Skip, stable_hash  # noqa: E402
 
 STYLES = ("jazz", "latin", "blues", "pop", "classical", "folk", "chorale")
 # jazz is the model's headline style and has the most material; pop909's 809 songs are more
@@ -360,7 +361,7 @@ def write_summary(path: Path, train: list[dict], held: list[dict], runs: list[So
     reasons = Counter(_reason_kind(s["reason"]) for s in skips)
     text = [
         "# composer training corpus", "",
-        f"Built by `scripts/build_corpus.py` (seed {args.seed}, style budget {args.style_tokens:,} tokens, "
+        f"Built by `recipe/build_corpus.py` (seed {args.seed}, style budget {args.style_tokens:,} tokens, "
         f"{args.workers} workers) in {seconds / 60:.1f} min. Layout `<style>/<source>/<name>.mid`; "
         "`compose train` takes the style from the first sub-folder. Token counts use composer's default "
         "Tokenizer.", "",
@@ -406,8 +407,9 @@ def main(argv=None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True, type=Path, help="output folder (outside the repository)")
     ap.add_argument("--heldout", type=Path, default=None, help="held-out folder (default OUT + '_heldout')")
-    ap.add_argument("--shared-data", type=Path, default=REPO.parent / "shared" / "data",
-                    help="folder with pop909/, mutopia/, improvisor/ (default ../shared/data)")
+    ap.add_argument("--shared-data", type=Path, default=None,
+                    help="folder with pop909/, mutopia/, improvisor/, groove/ (default: $COMPOSER_SHARED_DATA, "
+                         "else ../shared/data beside the repository)")
     ap.add_argument("--styles", default=",".join(STYLES), help="comma-separated styles to build")
     ap.add_argument("--max-per-source", type=int, default=None, help="at most N jobs per source")
     ap.add_argument("--style-tokens", type=int, default=800_000,
@@ -428,7 +430,7 @@ def main(argv=None) -> int:
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     out = args.out.resolve()
     args.heldout = (args.heldout or Path(str(args.out) + "_heldout")).resolve()
-    shared = args.shared_data.resolve()
+    shared = (args.shared_data or default_shared_data()).resolve()
     styles = {s.strip() for s in args.styles.split(",") if s.strip()}
     unknown = styles - set(STYLES)
     if unknown:

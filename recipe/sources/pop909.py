@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from composer.corpora.common import Job, Piece, Skip, merge_tracks
+from recipe.sources.common import Job, Piece, Skip, merge_tracks
 from composer.score import Score
 
 SOURCE = "pop909"

@@ -1,12 +1,12 @@
 """Copy a trained run into data/ as the bundled model (what `compose generate` uses by default).
 
-    python scripts/ship_model.py RUN_DIR [--data data] [--guidance pop=1.5,blues=1.5:4]
+    python recipe/ship_model.py RUN_DIR [--data data] [--guidance pop=1.5,blues=1.5:4]
 
 Copies the weights, config (plus one line per style on where its music came from, for
 `compose styles`), the replay sample that fine-tunes rehearse, and the loss curve and
 metrics for the model card. Refuses a run without a replay sample or over the 25 MB budget.
 --guidance records the classifier-free guidance `compose generate` uses per style when the
-user gives none (choose it with scripts/evaluate_model.py), and with :BARS that it steers only
+user gives none (choose it with recipe/evaluate_model.py), and with :BARS that it steers only
 the opening bars (config.json's "guidance_bars"); it adds to the run's own (a fine-tune
 inherits its base's), and styles named nowhere get 1.0, off.
 """
@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 
 from composer.atomic import write_text_atomic  # noqa: E402
 
-# what `compose styles` prints beside each style: the recipe in composer/corpora builds these
+# what `compose styles` prints beside each style: recipe/sources builds these
 STYLE_SOURCES = {
     "blues": "Impro-Visor blues leadsheets arranged with MMA blues/shuffle grooves (GPL-2), "
              "half with Groove MIDI shuffle drummers (CC BY 4.0)",
