@@ -3,7 +3,7 @@ a traceback.
 
     python bench/fuzz_cli.py [--minutes 3] [--seed 0] [--out DIR] [--subprocesses 12] [--no-generate]
 
-Hypothesis draws cases: music files (real seed files from /work/shared/data when present, files
+Hypothesis draws cases: music files (real seed files from ../shared/data beside the clone (or $COMPOSER_SHARED_DATA) when present, files
 built with mido and composer, tiny ABC / MusicXML / kern texts; then byte flips, truncations,
 insertions, deletions, absurd chunk lengths and header fields, or random bytes) under various
 suffixes, plus special paths (missing, a directory, empty, /dev/null, a dangling link), thrown at
@@ -41,7 +41,7 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
-DATA = Path("/work/shared/data")
+DATA = Path(os.environ.get("COMPOSER_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 CASE_SECONDS = 60  # a case running longer than this is a failure (a hang)
 
 # ---------------------------------------------------------------------------- seed files
