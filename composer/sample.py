@@ -209,94 +209,10 @@ class ComposerModel:
         steered = primer_bars + bars if guided and bars > 0 else float("inf")
         rng = np.random.default_rng(opts.seed)
         limit = _Limit(v, opts.max_tokens or len(prompt) + 200 * opts.bars)
-        if n == 1 and model.config.arch == "transformer":
-            return [np.array(self._speculative(states[0], seqs[0], opts, rng, limit, gd, steered, nudges[0]),
-                             dtype=np.int32)]
-        groups = [Group(list(range(n)), guided)]
-        for g in groups:
-            g.prefill(model, seqs, v)
-        done = [False] * n
-        while not all(done):
-            logits = np.empty((n, len(v)), dtype=np.float32)
-            for g in groups:
-                weights = np.array([gd if states[r].bars <= steered else 1.0 for r in g.rows]) if g.guided else None
-                logits[g.rows] = g.mixed(weights)[:, -1]
-            masks = np.stack([limit.mask(s, len(q)) for s, q in zip(states, seqs)])
-            masks[done, PAD] = True
-            nxt = np.array([_draw(*_distribution(nudge.apply(row), mask, opts), rng)
-                            for row, mask, nudge in zip(logits, masks, nudges)])
-            for i in range(n):
-                if done[i]:
-                    nxt[i] = PAD
-                    continue
-                t = int(nxt[i])
-                states[i].feed(t)
-                nudges[i].feed(t)
-                seqs[i].append(t)
-                done[i] = t == EOS
-            if all(done):
-                break
-            new_groups = []
-            for g in groups:
-                if model.room(g.cache) >= 1:
-                    g.feed(model, nxt[g.rows].reshape(-1, 1))
-                    new_groups.append(g)
-                else:  # context full: every row continues from its own canonical window
-                    for r in g.rows:
-                        ng = Group([r], g.guided and states[r].bars <= steered)
-                        ng.prefill(model, seqs, v)
-                        new_groups.append(ng)
-            groups = new_groups
-        return [np.array(s, dtype=np.int32) for s in seqs]
-
-    def _speculative(self, state, seq: list[int], opts, rng, limit, gd: float | None,
-                     steered: float, nudge: "Nudge") -> list[int]:
-        """One piece, by speculative sampling with PromptLookup drafts: each model step feeds
-        the last sampled token plus up to MAX_DRAFT drafted ones, and the drafts are checked
-        in order against the distributions that step computed. A draft d is kept with
-        probability p(d) (p: the masked, tempered, top-k/top-p distribution); at the first
-        miss the token is drawn from p without d. That is exactly sampling from p token by
-        token (speculative sampling with a point-mass draft), in fewer model steps.
-        Guidance (gd) steers while the piece has at most `steered` bars; then the unconditioned
-        twin is dropped (one fresh prefill) and the piece goes on from what it has set up."""
-        model, v = self.decoder, self.tokenizer.vocab
-        g = Group([0], gd is not None)
-        g.prefill(model, [seq], v)
-        logits, draft, base = g.mixed(gd)[0], [], None
-        lookup = PromptLookup(k=getattr(model, "draft_tokens", MAX_DRAFT))
-        while True:
-            kept = 0
-            for i in range(len(draft) + 1):
-                mask = limit.mask(state, len(seq))
-                cand, p = _distribution(nudge.apply(logits[i]), mask, opts)
-                t = _check_draft(cand, p, draft[i], rng) if i < len(draft) else _draw(cand, p, rng)
-                if i == len(draft) or t != draft[i]:
-                    break
-                kept += 1
-                state.feed(t)
-                nudge.feed(t)
-                seq.append(t)
-                if t == EOS:
-                    return seq
-            state.feed(t)
-            nudge.feed(t)
-            seq.append(t)
-            if base is not None:  # forget the drafts that were not kept
-                model.cache_crop(g.cache, base + 1 + kept)
-            if t == EOS:
-                return seq
-            room = model.room(g.cache)
-            if g.guided and state.bars > steered:  # guidance has set the piece up: one row from here
-                gd, room = None, 0
-                g = Group([0])
-            if room < 1:  # context full (or a new cache): continue from a canonical window
-                g.prefill(model, [seq], v)
-                logits, draft, base = g.mixed(gd)[0], [], None
-                continue
-            draft = lookup.propose(seq)[:room - 1]
-            base = g.cache.length
-            g.feed(model, np.array([[t, *draft]]))
-            logits = g.mixed(gd)[0]
+        drafts = getattr(model, "draft_tokens", MAX_DRAFT) if n == 1 and model.config.arch == "transformer" else 0
+        rows = [Row(s, nudge, seq, PromptLookup(k=drafts)) for s, nudge, seq in zip(states, nudges, seqs)]
+        decode(model, v, rows, opts, rng, limit, gd, steered)
+        return [np.array(r.seq, dtype=np.int32) for r in rows]
 
     def _to_score(self, tokens: np.ndarray, opts: SamplingOptions) -> Score:
         score = clip_to_end(self.tokenizer.decode(tokens))  # the bars asked for, no ringing bar after
@@ -307,6 +223,107 @@ class ComposerModel:
         elif opts.tempo is not None:  # the tokens hold a tempo bin; the file gets exactly what was asked for
             score.tempos = np.array([[0.0, float(opts.tempo)]])
         return with_key_signature(score)
+
+
+@dataclass
+class Row:
+    """One sequence being sampled: its grammar state, instrument nudge, tokens and drafts."""
+
+    state: grammar.GrammarState
+    nudge: "Nudge"
+    seq: list[int]
+    lookup: "PromptLookup"
+    done: bool = False
+    draft: list[int] = field(default_factory=list)  # drafted tokens fed after seq[-1]
+    base: int | None = None  # cache length before the last feed, where drafts were fed
+
+    def accept(self, t: int) -> None:
+        self.state.feed(t)
+        self.nudge.feed(t)
+        self.seq.append(t)
+        self.done = t == EOS
+
+    def advance(self, logits: np.ndarray, opts, rng, limit) -> int:
+        """Sample from this step's logits (T rows: the last token's, then one per draft): each
+        draft d is kept with probability p(d) (p: the masked, tempered, top-k/top-p
+        distribution), and at the first miss a token is drawn from p without d. That is
+        exactly sampling from p token by token (speculative sampling with a point-mass draft),
+        in fewer model steps. Returns how many drafts were kept."""
+        kept = 0
+        for i in range(len(self.draft) + 1):
+            mask = limit.mask(self.state, len(self.seq))
+            cand, p = _distribution(self.nudge.apply(logits[i]), mask, opts)
+            drafted = i < len(self.draft)
+            t = _check_draft(cand, p, self.draft[i], rng) if drafted else _draw(cand, p, rng)
+            self.accept(t)
+            if not drafted or t != self.draft[i] or self.done:
+                return kept
+            kept += 1
+        return kept
+
+
+def decode(model, vocab, rows: list[Row], opts, rng, limit, gd: float | None, steered: float) -> None:
+    """The decoding loop: sample every row to EOS (in place).
+
+    Rows that share a prompt start as one Group (one batched KV cache; guided rows carry an
+    unconditioned twin). Each step every unfinished row draws, in row order (the RNG stream
+    of a batch), from its group's last logits. Then each group moves on:
+    - a one-row group whose decoder checks drafts cheaply feeds its token plus up to
+      `lookup.k` drafted ones (PromptLookup), and crops the drafts it did not keep;
+    - guidance (gd) steers while a row has at most `steered` bars; a one-row group then drops
+      its unconditioned twin (one fresh prefill), rows of a batch take their conditioned
+      logits as they are;
+    - a group whose cache is full continues each row from its own canonical window (the
+      header, then the most recent whole bars; Group.prefill)."""
+    groups = [Group(list(range(len(rows))), gd is not None)]
+    groups[0].prefill(model, [r.seq for r in rows], vocab)
+    while True:
+        logits = {}
+        for g in groups:
+            scale = gd if len(g.rows) == 1 else [gd if rows[r].state.bars <= steered else 1.0 for r in g.rows]
+            for r, row_logits in zip(g.rows, g.mixed(scale)):
+                logits[r] = row_logits
+        kept = {}
+        for i, row in enumerate(rows):
+            if row.done:  # a finished row of a batch still takes its draw from the stream, so
+                rng.random()  # the other rows' samples do not depend on when it finished
+            else:
+                kept[i] = row.advance(logits[i], opts, rng, limit)
+        if all(row.done for row in rows):
+            return
+        groups = [n for g in groups for n in _next_groups(g, rows, kept, model, vocab, steered)]
+
+
+def _next_groups(g: "Group", rows: list[Row], kept: dict, model, vocab, steered: float) -> list["Group"]:
+    """What group `g` becomes after a step: fed the sampled tokens, or re-prefilled (guidance
+    over, context full), or gone (every row finished)."""
+    active = [r for r in g.rows if not rows[r].done]
+    if not active:
+        return []
+    if len(g.rows) > 1:
+        if model.room(g.cache) >= 1:
+            g.feed(model, np.array([[PAD if rows[r].done else rows[r].seq[-1]] for r in g.rows]))
+            return [g]
+        out = []  # context full: every row continues from its own canonical window
+        for r in active:
+            out.append(Group([r], g.guided and rows[r].state.bars <= steered))
+            out[-1].prefill(model, [row.seq for row in rows], vocab)
+        return out
+    (r,) = g.rows
+    row = rows[r]
+    if row.base is not None:  # forget the drafts that were not kept
+        model.cache_crop(g.cache, row.base + 1 + kept[r])
+    room = model.room(g.cache)
+    if g.guided and row.state.bars > steered:  # guidance has set the piece up: one row from here
+        g, room = Group([r]), 0
+    if room < 1:  # context full (or a new cache): continue from a canonical window
+        g.prefill(model, [x.seq for x in rows], vocab)
+        row.draft, row.base = [], None
+        return [g]
+    row.draft = row.lookup.propose(row.seq)[:room - 1]
+    row.base = g.cache.length
+    g.feed(model, np.array([[row.seq[-1], *row.draft]]))
+    return [g]
 
 
 class Group:
