@@ -73,9 +73,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_path, write_text_atomic
-from .errors import ComposerError, ScoreError
-from .score import DEFAULT_QPM, DEFAULT_TIME_SIGNATURE, DURATION, ONSET, PITCH, VELOCITY, Score, ticks_to_seconds
+from ..atomic import atomic_path, write_text_atomic
+from ..errors import ComposerError, ScoreError
+from ..score import DEFAULT_QPM, DEFAULT_TIME_SIGNATURE, DURATION, ONSET, PITCH, VELOCITY, Score, ticks_to_seconds
 
 GRID = 12  # quantisation steps per quarter note
 
@@ -380,7 +380,7 @@ def compare_stats(generated: list[PieceStats], reference: list[PieceStats]) -> d
 
 def _load_all(items, label: str) -> tuple[list[PieceStats], list[dict]]:
     """PieceStats of Scores and/or paths; unreadable or empty files are skipped with a reason."""
-    from .load import load_score
+    from ..load import load_score
 
     stats, skipped = [], []
     for i, item in enumerate(items):
@@ -551,7 +551,7 @@ def _by_style(stats: list[PieceStats], labels: list[str | None]) -> dict[str | N
 
 
 def _discover_load(root, style, role: str):
-    from .corpus import discover
+    from ..corpus import discover
 
     found = discover(root, style)
     if not found.files:
