@@ -53,11 +53,11 @@ import torch.nn.functional as F
 from .atomic import atomic_path, write_text_atomic
 from .checkpoint import CONFIG_FILE, MODEL_FILE, inherited, load_run, read_run_config, resolve_run, write_run_config
 from .corpus import discover, load_index, style_instruments, tokenize_corpus
-from .dataset import WindowSampler, index_piece, split_by_file
+from .training.windows import WindowSampler, index_piece, split_by_file
 from .device import pick_device  # shared with generate
 from .errors import ComposerError
 from .model import ModelConfig, build_model, load_model, save_weights
-from .replay import REPLAY_FILE, ReplayMix, load_replay, sample_windows, save_replay, stack_windows
+from .training.replay import REPLAY_FILE, ReplayMix, load_replay, sample_windows, save_replay, stack_windows
 from .tokenizer import Tokenizer
 from .vocab import PAD, UNKNOWN_STYLE, TokenizerConfig
 

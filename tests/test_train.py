@@ -253,7 +253,7 @@ def test_fine_tune_adds_a_style_and_keeps_the_old_ids(reference, corpus, tmp_pat
 def test_fine_tune_rehearses_the_base_styles(reference, corpus, tmp_path):
     """Every run keeps a replay sample of its training windows; a fine-tune on a new style
     rehearses the base run's windows and forgets the old styles far less than one without."""
-    from composer.replay import PER_STYLE, load_replay
+    from composer.training.replay import PER_STYLE, load_replay
 
     base_model, base_tok, _ = checkpoint.load_run(reference[0])
     fp = base_tok.config.fingerprint()
@@ -370,7 +370,7 @@ def test_evaluate_cli_reports_nll_per_style_and_compares_sets(reference, corpus,
 
 
 def test_replay_file_checks(tmp_path):
-    from composer.replay import REPLAY_FILE, load_replay, save_replay
+    from composer.training.replay import REPLAY_FILE, load_replay, save_replay
 
     assert load_replay(tmp_path, "abc") is None  # no file: nothing to rehearse
     save_replay(tmp_path, np.arange(12, dtype=np.int16).reshape(2, 6), 1, "abc")

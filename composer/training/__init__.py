@@ -1,0 +1,1 @@
+"""Training (placeholder while composer/train.py moves here)."""
