@@ -28,7 +28,8 @@ from composer import checkpoint
 from composer.errors import ComposerError
 from composer.midi_io import write_midi
 from composer.score import Score, Track
-from composer.train import TrainConfig, lr_at, train
+from composer.train import TrainConfig, train
+from composer.training.loop import lr_at
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = 40
@@ -385,7 +386,7 @@ def test_replay_file_checks(tmp_path):
 def test_a_run_from_before_keep_key_resumes_transposing_every_window():
     from dataclasses import asdict
 
-    from composer.train import TrainConfig, resumed_config
+    from composer.training.config import TrainConfig, resumed_config
 
     saved = {k: v for k, v in asdict(TrainConfig(steps=10)).items() if k != "keep_key"}
     assert resumed_config(TrainConfig(), saved).keep_key == 0.0
@@ -488,7 +489,7 @@ def test_no_validation_files_is_said_not_silent(tmp_path, capsys):
 
 
 def test_a_failed_new_run_leaves_no_run_folder(corpus, tmp_path, monkeypatch):
-    import composer.train as train_module
+    from composer.training import loop
 
     bad = tmp_path / "bad" / "jazz"
     bad.mkdir(parents=True)
@@ -502,14 +503,14 @@ def test_a_failed_new_run_leaves_no_run_folder(corpus, tmp_path, monkeypatch):
 
     calls = []
 
-    def failing_evaluate(*args, **kw):  # a failure inside the loop, after config.json and friends
+    def failing_validation_loss(*args, **kw):  # a failure inside the loop, after config.json and friends
         calls.append(1)
         if len(calls) == fail_at:
             raise RuntimeError("boom")
-        return real_evaluate(*args, **kw)
+        return real_validation_loss(*args, **kw)
 
-    real_evaluate = train_module.evaluate
-    monkeypatch.setattr(train_module, "evaluate", failing_evaluate)
+    real_validation_loss = loop.validation_loss
+    monkeypatch.setattr(loop, "validation_loss", failing_validation_loss)
     empty = tmp_path / "empty"  # made by the user: kept, and left as it was
     empty.mkdir()
     fail_at = 1
@@ -523,7 +524,7 @@ def test_a_failed_new_run_leaves_no_run_folder(corpus, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="boom"):
         train([corpus], tmp_path / "kept", TrainConfig(**CONFIG), progress=False)
     assert state(tmp_path / "kept")["step"] == 10
-    monkeypatch.setattr(train_module, "evaluate", real_evaluate)
+    monkeypatch.setattr(loop, "validation_loss", real_validation_loss)
     out = train([corpus], tmp_path / "kept", TrainConfig(**{**CONFIG, "steps": 12}), resume=True, progress=False)
     assert out["steps"] == 12 and state(tmp_path / "kept")["step"] == 12
 
