@@ -138,7 +138,7 @@ def numpy_section(cm, model_path):
     from composer.checkpoint import resolve_run
     from composer.model import save_weights
     from composer.numpy_model import NumpyTransformer
-    from composer.replay import load_replay
+    from composer.training.replay import load_replay
 
     if cm.decoder.config.arch != "transformer":
         return

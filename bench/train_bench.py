@@ -1,6 +1,6 @@
 """Training throughput (tokens/s) of the model presets, on CPU and on CUDA when present.
 
-The step is train.py's: AdamW (decay on 2-D params), bf16 autocast on CUDA, gradient clipping.
+The step is composer/training/loop.py's: AdamW (decay on 2-D params), bf16 autocast on CUDA, gradient clipping.
 Data are random token windows (no corpus needed) of the real vocabulary size. Each
 configuration is warmed up, then timed over --steps steps.
 
@@ -24,7 +24,7 @@ def bench_one(arch: str, size: str, device: str, batch: int, context: int, steps
     import torch
 
     from composer.model import ModelConfig, build_model
-    from composer.train import autocast, make_optimizer
+    from composer.training.loop import autocast, make_optimizer
 
     torch.manual_seed(0)
     model = build_model(ModelConfig.preset(size, arch, vocab_size=vocab_size, context=context)).to(device).train()

@@ -3,7 +3,7 @@
 import numpy as np
 
 from composer import grammar
-from composer.dataset import WindowSampler, index_piece, split_by_file, transpose
+from composer.training.windows import WindowSampler, index_piece, split_by_file, transpose
 from composer.score import DRUM_KEY, Score, Track
 from composer.tokenizer import Tokenizer
 from composer.vocab import PAD, TokenizerConfig

@@ -28,7 +28,8 @@ from composer import checkpoint
 from composer.errors import ComposerError
 from composer.midi_io import write_midi
 from composer.score import Score, Track
-from composer.train import TrainConfig, lr_at, train
+from composer.train import TrainConfig, train
+from composer.training.loop import lr_at
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = 40
@@ -256,7 +257,7 @@ def test_fine_tune_adds_a_style_and_keeps_the_old_ids(reference, corpus, tmp_pat
 def test_fine_tune_rehearses_the_base_styles(reference, corpus, tmp_path):
     """Every run keeps a replay sample of its training windows; a fine-tune on a new style
     rehearses the base run's windows and forgets the old styles far less than one without."""
-    from composer.replay import PER_STYLE, load_replay
+    from composer.training.replay import PER_STYLE, load_replay
 
     base_model, base_tok, _ = checkpoint.load_run(reference[0])
     fp = base_tok.config.fingerprint()
@@ -374,7 +375,7 @@ def test_evaluate_cli_reports_nll_per_style_and_compares_sets(reference, corpus,
 
 
 def test_replay_file_checks(tmp_path):
-    from composer.replay import REPLAY_FILE, load_replay, save_replay
+    from composer.training.replay import REPLAY_FILE, load_replay, save_replay
 
     assert load_replay(tmp_path, "abc") is None  # no file: nothing to rehearse
     save_replay(tmp_path, np.arange(12, dtype=np.int16).reshape(2, 6), 1, "abc")
@@ -389,7 +390,7 @@ def test_replay_file_checks(tmp_path):
 def test_a_run_from_before_keep_key_resumes_transposing_every_window():
     from dataclasses import asdict
 
-    from composer.train import TrainConfig, resumed_config
+    from composer.training.config import TrainConfig, resumed_config
 
     saved = {k: v for k, v in asdict(TrainConfig(steps=10)).items() if k != "keep_key"}
     assert resumed_config(TrainConfig(), saved).keep_key == 0.0
@@ -492,7 +493,7 @@ def test_no_validation_files_is_said_not_silent(tmp_path, capsys):
 
 
 def test_a_failed_new_run_leaves_no_run_folder(corpus, tmp_path, monkeypatch):
-    import composer.train as train_module
+    from composer.training import loop
 
     bad = tmp_path / "bad" / "jazz"
     bad.mkdir(parents=True)
@@ -506,14 +507,14 @@ def test_a_failed_new_run_leaves_no_run_folder(corpus, tmp_path, monkeypatch):
 
     calls = []
 
-    def failing_evaluate(*args, **kw):  # a failure inside the loop, after config.json and friends
+    def failing_validation_loss(*args, **kw):  # a failure inside the loop, after config.json and friends
         calls.append(1)
         if len(calls) == fail_at:
             raise RuntimeError("boom")
-        return real_evaluate(*args, **kw)
+        return real_validation_loss(*args, **kw)
 
-    real_evaluate = train_module.evaluate
-    monkeypatch.setattr(train_module, "evaluate", failing_evaluate)
+    real_validation_loss = loop.validation_loss
+    monkeypatch.setattr(loop, "validation_loss", failing_validation_loss)
     empty = tmp_path / "empty"  # made by the user: kept, and left as it was
     empty.mkdir()
     fail_at = 1
@@ -527,7 +528,7 @@ def test_a_failed_new_run_leaves_no_run_folder(corpus, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="boom"):
         train([corpus], tmp_path / "kept", TrainConfig(**CONFIG), progress=False)
     assert state(tmp_path / "kept")["step"] == 10
-    monkeypatch.setattr(train_module, "evaluate", real_evaluate)
+    monkeypatch.setattr(loop, "validation_loss", real_validation_loss)
     out = train([corpus], tmp_path / "kept", TrainConfig(**{**CONFIG, "steps": 12}), resume=True, progress=False)
     assert out["steps"] == 12 and state(tmp_path / "kept")["step"] == 12
 

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_path
-from .dataset import Piece, window_at
-from .errors import ComposerError
-from .vocab import PAD, Vocab
+from ..atomic import atomic_path
+from ..errors import ComposerError
+from ..vocab import PAD, Vocab
+from .windows import Piece, window_at
 
 REPLAY_FILE = "replay.safetensors"
 PER_STYLE = 96  # windows kept per style

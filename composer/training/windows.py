@@ -1,0 +1,145 @@
+"""Training windows from a tokenised corpus (the cache `compose tokenize` writes).
+
+Every window is a well-formed sequence prefix: `BOS Style TimeSig Tempo Bar ...`, starting on
+a bar line of a piece, with the style, meter and tempo in force there as its header, so the
+model always knows the context. Each piece's tokens are held in memory (int32, as cached).
+
+Augmentation: style dropout (the unknown-style token, for classifier-free guidance) and a
+random transposition of pitched notes (never drums) that keeps every pitch in 0..127. A share
+of the windows (`keep_key`) stays in its own key, so the model learns every key and also which
+keys a style is written in (a fiddle tune in D or G, not in E flat).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..vocab import BAR, BOS, PAD, Vocab
+
+
+@dataclass
+class Piece:
+    tokens: np.ndarray  # int32, as cached (style token = unknown)
+    style: int  # style token id for this piece
+    bars: np.ndarray  # index of every Bar token
+    bar_ts: np.ndarray  # TimeSig token in force at each bar (a change right after it included)
+    bar_tempo: np.ndarray  # Tempo token in force just before each bar
+
+
+def index_piece(tokens: np.ndarray, style: int, vocab: Vocab) -> Piece:
+    tokens = np.asarray(tokens)
+    bars = np.flatnonzero(tokens == BAR)
+    fam = vocab.family(tokens)
+    ts_at = np.flatnonzero(fam == 1)
+    tempo_at = np.flatnonzero(fam == 2)
+    # the last TimeSig at or right after the Bar token, the last Tempo before it
+    ts_idx = ts_at[np.searchsorted(ts_at, bars + 1, side="right") - 1]
+    tempo_idx = tempo_at[np.searchsorted(tempo_at, bars, side="right") - 1]
+    return Piece(tokens, style, bars, tokens[ts_idx].astype(np.int64), tokens[tempo_idx].astype(np.int64))
+
+
+def window_at(piece: Piece, bar: int, vocab: Vocab, max_len: int, style: int | None = None) -> np.ndarray:
+    """The canonical sequence `BOS Style TimeSig Tempo Bar ...` starting at `bar` of `piece`
+    (at most max_len tokens): meter and tempo in force there move into the header."""
+    v, toks = vocab, piece.tokens
+    start = int(piece.bars[bar]) + 1
+    ts, tempo = int(piece.bar_ts[bar]), int(piece.bar_tempo[bar])
+    if start < len(toks) and v.timesig <= toks[start] < v.tempo:
+        start += 1  # a meter change on this bar is the header's meter
+    body = np.asarray(toks[start:start + max_len], dtype=np.int64)
+    if len(body) > 1 and body[0] == v.position and v.tempo <= body[1] < v.position:
+        tempo = int(body[1])  # a tempo change on the downbeat is the header's tempo
+        empty = len(body) < 3 or not (v.program <= body[2] < v.pitch)
+        body = body[2:] if empty else np.r_[body[0], body[2:]]
+    style = piece.style if style is None else style
+    return np.r_[BOS, style, ts, tempo, BAR, body][:max_len]
+
+
+def split_by_file(keys: list[str], val_fraction: float, groups: list | None = None,
+                  seed: int = 0) -> tuple[list[int], list[int]]:
+    """Train/validation split by file, stratified by group (style): each group holds out
+    round(val_fraction * its files), at least one and never all of them when it has two or more
+    (a group of one file trains). Which files: the lowest of a seeded hash of each key (e.g.
+    its sha256), so the split is deterministic; files with the same key stay together."""
+    groups = groups if groups is not None else [None] * len(keys)
+    members: dict = {}
+    for k, g in zip(keys, groups):
+        members.setdefault(g, {})[k] = None  # unique keys, in order
+    held_out = set()
+    for unique in members.values():
+        n = len(unique)
+        take = 0 if val_fraction <= 0 or n < 2 else min(n - 1, max(1, round(val_fraction * n)))
+        held_out.update(sorted(unique, key=lambda k: hashlib.sha256(f"split:{seed}:{k}".encode()).digest())[:take])
+    train = [i for i, k in enumerate(keys) if k not in held_out]
+    val = [i for i, k in enumerate(keys) if k in held_out]
+    return train, val
+
+
+class WindowSampler:
+    """Draws (input, target) windows of `context` tokens from a list of pieces."""
+
+    def __init__(self, pieces: list[Piece], vocab: Vocab, context: int, style_dropout: float = 0.1,
+                 transpose: int = 6, keep_key: float = 0.0):
+        self.pieces = [p for p in pieces if len(p.bars)]
+        if not self.pieces:
+            raise ValueError("no pieces with bars to train on")
+        self.vocab, self.context = vocab, context
+        self.style_dropout, self.transpose, self.keep_key = style_dropout, transpose, keep_key
+        lengths = np.array([len(p.tokens) for p in self.pieces], dtype=np.float64)
+        self.weights = lengths / lengths.sum()
+
+    def window(self, piece: Piece, bar: int, style: int | None = None, shift: int = 0) -> np.ndarray:
+        """The canonical sequence starting at `bar` of `piece`, at most context + 1 tokens."""
+        seq = window_at(piece, bar, self.vocab, self.context + 1, style)
+        return transpose(seq, self.vocab, shift) if shift else seq
+
+    def sample(self, rng: np.random.Generator, batch: int) -> tuple[np.ndarray, np.ndarray]:
+        out = np.full((batch, self.context + 1), PAD, dtype=np.int64)
+        for b in range(batch):
+            piece = self.pieces[rng.choice(len(self.pieces), p=self.weights)]
+            bar = int(rng.integers(len(piece.bars)))
+            style = self.vocab.style if rng.random() < self.style_dropout else None
+            shift = 0
+            if self.transpose and not (self.keep_key and rng.random() < self.keep_key):
+                shift = int(rng.integers(-self.transpose, self.transpose + 1))
+            seq = self.window(piece, bar, style, shift)
+            out[b, : len(seq)] = seq
+        return out[:, :-1], out[:, 1:]
+
+    def fixed_windows(self, max_windows: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """A deterministic set of windows (no augmentation) for validation."""
+        rng = np.random.default_rng(seed)
+        rows = []
+        for i in range(max_windows):
+            piece = self.pieces[i % len(self.pieces)]
+            rows.append(self.window(piece, int(rng.integers(len(piece.bars)))))
+        out = np.full((len(rows), self.context + 1), PAD, dtype=np.int64)
+        for i, r in enumerate(rows):
+            out[i, : len(r)] = r
+        return out[:, :-1], out[:, 1:]
+
+
+def transpose(seq: np.ndarray, vocab: Vocab, shift: int) -> np.ndarray:
+    """Shift pitched notes (not drums) by up to `shift` semitones, clipped so all stay in 0..127."""
+    v = vocab
+    fam = v.family(seq)
+    is_pitch = fam == 5
+    if not is_pitch.any():
+        return seq
+    prog_at = np.where(fam == 4, np.arange(len(seq)), -1)
+    last_prog = np.maximum.accumulate(prog_at)
+    group = np.where(last_prog >= 0, seq[np.maximum(last_prog, 0)] - v.program, -1)
+    pitched = is_pitch & (group != 128) & (group >= 0)
+    if not pitched.any():
+        return seq
+    pitches = seq[pitched] - v.pitch
+    shift = int(np.clip(shift, -pitches.min(), 127 - pitches.max()))
+    out = seq.copy()
+    out[pitched] += shift
+    return out
+
+
+__all__ = ["Piece", "WindowSampler", "index_piece", "split_by_file", "transpose", "window_at"]
