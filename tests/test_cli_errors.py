@@ -148,8 +148,8 @@ def test_every_command_exits_2_on_bad_input(tmp_path, piece):
         assert r.exit_code == 2, (name, r.exit_code, r.stderr)
         error_line(r, 2)
     assert "junk.mid" in error_line(run(*cases["inspect"]), 2)
-    # nothing written (train makes its run folder before it finds the corpus empty: train.py's to fix)
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "run") == ["corpus", "empty", "junk.mid"]
+    # nothing written: a refused train removes the run folder it made
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus", "empty", "junk.mid"]
 
 
 def test_interrupted_exits_130(tmp_path, monkeypatch):

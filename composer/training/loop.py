@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from ..checkpoint import MODEL_FILE, load_run, write_run_config
-from ..errors import ComposerError
+from ..errors import ComposerError, RuntimeFailure
 from ..model import save_weights
 from ..vocab import PAD, UNKNOWN_STYLE
 from .run_dir import PLOT_FILE, append_metrics, jsonable, plot_losses, read_state, write_checkpoint, write_metrics
@@ -82,7 +82,7 @@ def train_loop(s: RunStart, progress: bool = True) -> dict:
                 marks.step += 1
                 interval.busy += dt
                 if not math.isfinite(loss):
-                    raise ComposerError(f"training diverged at step {marks.step} (loss {loss}); "
+                    raise RuntimeFailure(f"training diverged at step {marks.step} (loss {loss}); "
                                         f"try a lower --lr (now {cfg.lr:g})")
                 interval.loss_sum, interval.n = interval.loss_sum + loss, interval.n + 1
                 bar.set_postfix_str(f"loss {loss:.3f}, {tokens_per_step / dt:,.0f} tok/s", refresh=False)
