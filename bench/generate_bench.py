@@ -26,7 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
 from composer.model import ModelConfig, build_model
-from composer.sample import ComposerModel, SamplingOptions
+from composer.generate import ComposerModel, SamplingOptions
 from composer.tokenizer import Tokenizer
 from composer.vocab import TokenizerConfig
 
@@ -65,7 +65,7 @@ def main():
         torch.set_num_threads(args.threads)
 
     if args.model:
-        from composer.sample import load_model
+        from composer.generate import load_model
         cm = load_model(args.model, device=args.device, backend="torch")
         styles = cm.styles
     else:
@@ -124,7 +124,7 @@ def load_seconds(model_path, backend: str) -> float:
     """Seconds from a fresh interpreter to a loaded model (imports included), best of 3."""
     import subprocess
 
-    code = ("import time; t = time.perf_counter(); from composer.sample import load_model; "
+    code = ("import time; t = time.perf_counter(); from composer.generate import load_model; "
             f"load_model({model_path!r}, backend={backend!r}); print(time.perf_counter() - t)")
     root = str(Path(__file__).resolve().parent.parent)
     return min(float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

@@ -15,7 +15,7 @@ from .vocab import TokenizerConfig  # noqa: E402
 def load_model(path=None, device: str = "cpu"):
     """A trained run directory (or the bundled model when `path` is None): an object with
     `.generate(style=..., bars=..., ...) -> Score`, `.styles` and `.save(score, path)`."""
-    from .sample import load_model as _load  # imports torch only off the CPU or for an LSTM
+    from .generate import load_model as _load  # imports torch only off the CPU or for an LSTM
 
     return _load(path, device=device)
 

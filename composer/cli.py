@@ -241,8 +241,8 @@ def train(ctx, corpus, out_dir: Path, arch, size, steps, epochs, batch_size, con
         raise click.UsageError("--from cannot be combined with --resume")
     from .device import pick_device
     from .threads import set_threads
-    from .train import TrainConfig
-    from .train import train as run_training
+    from .training import TrainConfig
+    from .training import train as run_training
 
     _check_folder(out_dir)
     pick_device(device)  # refuse a missing device before tokenising
@@ -338,7 +338,7 @@ def generate(style, model_path, output: Path, bars, tempo, time_signature, instr
         primer_score = load_score(primer, channels=True)
 
     from .gm import track_names
-    from .sample import load_model
+    from .generate import load_model
 
     model = load_model(None if model_path == "default" else model_path, device=device)
     set_threads(threads, default=1)
@@ -351,7 +351,7 @@ def generate(style, model_path, output: Path, bars, tempo, time_signature, instr
                                   seed=seed, num_samples=num_samples, keep_drum_timing=keep_drum_timing,
                                   tempo_changes=tempo_changes)
     if primer_score is not None:
-        from .primer import primer_bars
+        from .generate.primer import primer_bars
         head = f"{primer_bars(model.tokenizer, primer_score)} primer bars + {bars} new bars, "
     for path, score in zip(outputs, scores):
         model.save(score, path, title=f"composer {style or 'piece'}", overwrite=force)
@@ -411,7 +411,7 @@ def evaluate(generated_dir, reference_dir, style, model_path, cache_dir, json_pa
                 f"{run} has no state.json"
             raise ComposerError(f"--model {model_path}: no validation split to score ({what}); "
                                 f"--model needs a run folder from 'compose train' and its token cache")
-        from .train import validation_by_style
+        from .training.loop import validation_by_style
 
         rows = validation_by_style(run, cache_dir=cache_dir)
         click.echo(f"{'style':<12} {'files':>6} {'nats/token':>11} {'bits/note':>10}")

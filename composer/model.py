@@ -13,7 +13,7 @@
 
 Context. The transformer knows `config.context` positions; the LSTM has no limit
 (`model.room(cache)` is then infinite). A sequence that outgrows the context continues from
-a fresh prefill of a shorter window of it: the sampler (composer/sample.py) uses the header
+a fresh prefill of a shorter window of it: the sampler (composer/generate/decode.py) uses the header
 and the most recent whole bars, the same windows training sees (dataset.window_at). Shifting
 the cached RoPE keys instead would not be exact, because the kept tokens' keys in deeper
 layers were computed while attending to the tokens being dropped.

@@ -40,7 +40,7 @@ class NumpyCache:
 
 
 class NumpyTransformer:
-    # No speculative drafts (composer/sample.py): a step here costs in proportion to the tokens
+    # No speculative drafts (composer/generate/decode.py): a step here costs in proportion to the tokens
     # it feeds (float32 weight traffic, OpenBLAS's small matrices), and drafting gains only
     # 1.2-1.3 tokens a step, so checking drafts loses. Measured on the bundled model, jazz
     # seeds 0-4 twice: 1.66 ms a token without drafts, 1.79 / 1.88 / 2.05 with 1 / 2 / 8.

@@ -33,7 +33,7 @@ DISTS = ("pitch_class", "interval", "ioi", "duration")
 
 def generate(model_path: str, styles: list[str], out: Path, n: int, bars: int, guidance: float | None,
              seed: int) -> float:
-    from composer.sample import load_model
+    from composer.generate import load_model
 
     model = load_model(None if model_path == "default" else model_path)
     t0 = time.perf_counter()

@@ -72,7 +72,7 @@ def test_generated_drums_sit_on_the_beats_unless_asked_to_keep_their_timing():
     """Jazz drums learned from Groove MIDI push and drag beats by a grid step; by default they go
     onto the beat (MuseScore reads a file whose beats start off the beat as a live performance
     and replaces its tempo), and keep_drum_timing leaves the sampled piece as it is."""
-    from composer.sample import SamplingOptions, load_model
+    from composer.generate import SamplingOptions, load_model
 
     model = load_model()
     tokens = model.generate_tokens(SamplingOptions(style="jazz", bars=8, seed=0))[0]

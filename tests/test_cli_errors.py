@@ -14,7 +14,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from composer import sample
+from composer import generate
 from composer.cli import cli
 from composer.midi_io import write_midi
 from composer.score import Score, Track
@@ -155,6 +155,6 @@ def test_every_command_exits_2_on_bad_input(tmp_path, piece):
 def test_interrupted_exits_130(tmp_path, monkeypatch):
     def interrupt(*a, **k):
         raise KeyboardInterrupt
-    monkeypatch.setattr(sample, "load_model", interrupt)
+    monkeypatch.setattr(generate, "load_model", interrupt)
     r = run("generate", "--style", "jazz", "-o", tmp_path / "x.mid")
     assert r.exit_code == 130 and r.stderr.strip() == "error: interrupted"

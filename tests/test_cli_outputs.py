@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from composer import atomic, sample
+from composer import atomic, generate
 from composer.atomic import write_bytes_atomic
 from composer.cli import cli
 from composer.errors import WriteError
@@ -43,7 +43,7 @@ def no_work(monkeypatch):
     """Loading a model fails the test: a refusal must come before any work."""
     def refuse(*a, **k):
         raise AssertionError("the work started before the destination was checked")
-    monkeypatch.setattr(sample, "load_model", refuse)
+    monkeypatch.setattr(generate, "load_model", refuse)
 
 
 def small_midi(path: Path, pitch: int = 60) -> Path:

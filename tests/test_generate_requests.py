@@ -56,7 +56,7 @@ def test_tempo_holds_unless_changes_are_asked_for(model):
         out = model.generate(style="jazz", instruments=["piano", "bass", "drums"], bars=8, seed=seed)
         assert len(out.tempos) == 1
     # asked for: the sampler's grammar offers tempo changes after a position past the first bar
-    from composer.sample import SamplingOptions
+    from composer.generate import SamplingOptions
     from composer import grammar
     v = model.tokenizer.vocab
     for changes in (False, True):

@@ -8,7 +8,7 @@ from composer.errors import ComposerError
 from composer.model import ModelConfig, build_model, save_weights
 from composer import numpy_model
 from composer.numpy_model import NumpyTransformer, _gelu
-from composer.sample import ComposerModel, SamplingOptions
+from composer.generate import ComposerModel, SamplingOptions
 from composer.tokenizer import Tokenizer
 from composer.vocab import TokenizerConfig
 
@@ -127,7 +127,7 @@ def test_generating_on_a_cpu_never_imports_torch(tmp_path):
                  run / "model.safetensors")
     from composer.checkpoint import write_run_config
     write_run_config(run, {}, tok, {})
-    code = ("import sys; from composer.sample import load_model; m = load_model(sys.argv[1]); "
+    code = ("import sys; from composer.generate import load_model; m = load_model(sys.argv[1]); "
             "m.generate(style='jazz', bars=1, max_tokens=40); "
             "print(type(m.decoder).__name__, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code, str(run)], capture_output=True, text=True, check=True)

@@ -7,7 +7,7 @@ import torch
 from composer import grammar
 from composer.errors import ComposerError
 from composer.model import ModelConfig, build_model
-from composer.sample import ComposerModel
+from composer.generate import ComposerModel
 from composer.score import DRUM_KEY, Score, Track
 from composer.tokenizer import Tokenizer
 from composer.vocab import BAR, TokenizerConfig
@@ -35,7 +35,7 @@ def test_a_thousand_untrained_samples_are_all_well_formed():
 
 
 def _opts(**kw):
-    from composer.sample import SamplingOptions
+    from composer.generate import SamplingOptions
     return SamplingOptions(**kw)
 
 
@@ -141,7 +141,7 @@ def test_generic_instrument_names_admit_their_whole_kind():
 
 
 def test_checking_a_draft_samples_exactly_the_distribution():
-    from composer.sample import _check_draft
+    from composer.generate.decode import _check_draft
 
     rng = np.random.default_rng(0)
     cand, p = np.array([10, 11, 12, 13]), np.array([0.5, 0.3, 0.15, 0.05])
@@ -153,7 +153,7 @@ def test_checking_a_draft_samples_exactly_the_distribution():
 
 
 def test_prompt_lookup_drafts_what_followed_last_time():
-    from composer.sample import PromptLookup
+    from composer.generate.decode import PromptLookup
 
     look = PromptLookup(n=2, k=3)
     assert look.propose([1, 2, 3]) == []
@@ -162,11 +162,11 @@ def test_prompt_lookup_drafts_what_followed_last_time():
 
 
 def test_one_piece_is_sampled_speculatively_well_formed_and_reproducibly(monkeypatch):
-    from composer import sample
+    from composer.generate import decode
 
     # an untrained model rarely repeats four tokens: draft from any one-token match instead
-    lookup = sample.PromptLookup
-    monkeypatch.setattr(sample, "PromptLookup", lambda k: lookup(n=1, k=k))
+    lookup = decode.PromptLookup
+    monkeypatch.setattr(decode, "PromptLookup", lambda k: lookup(n=1, k=k))
     cm = untrained()
     fed = []
     step = cm.decoder.step

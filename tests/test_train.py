@@ -28,7 +28,7 @@ from composer import checkpoint
 from composer.errors import ComposerError
 from composer.midi_io import write_midi
 from composer.score import Score, Track
-from composer.train import TrainConfig, train
+from composer.training import TrainConfig, train
 from composer.training.loop import lr_at
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -320,7 +320,7 @@ def test_lstm_without_validation_files(corpus, tmp_path):
 def test_generate_each_style_from_the_trained_run(reference, tmp_path):
     """The smoke test end to end: a trained tiny run generates valid MIDI in each style."""
     from composer.midi_io import read_midi
-    from composer.sample import SamplingOptions, load_model
+    from composer.generate import SamplingOptions, load_model
 
     run, _ = reference
     model = load_model(run)

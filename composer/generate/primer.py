@@ -17,10 +17,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from .errors import ComposerError
-from .score import DURATION, ONSET, Score, Track
-from .tokenizer import Tokenizer
-from .vocab import BAR
+from ..errors import ComposerError
+from ..score import DURATION, ONSET, Score, Track
+from ..tokenizer import Tokenizer
+from ..vocab import BAR
 
 WRITE_TPQ = 480  # the tick grid of written files (composer.midi_io.WRITE_TPQ)
 MAX_TPQ = 32767

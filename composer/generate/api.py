@@ -1,0 +1,203 @@
+"""The Python face of `compose generate`: a trained model with its tokenizer.
+
+    model = composer.load_model("runs/jazz")          # or load_model() for the bundled model
+    score = model.generate(style="jazz", bars=16, instruments=["piano", "bass", "drums"])
+    model.save(score, "jazz.mid")
+
+ComposerModel turns a request (options.SamplingOptions) into a prompt and grammar
+constraints, runs the decoding loop (decode.py), and makes the tokens a Score (primer kept
+as the user made it, primer.py; tidied for notation programs, composer/tidy.py; a key
+signature, composer/key.py). On a CPU a transformer decodes in numpy (composer/numpy_model.py,
+no torch import at all); elsewhere, and for the LSTM, the torch model behind model.TorchDecoder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from .. import grammar
+from ..checkpoint import MODEL_FILE, check_vocab, open_run
+from ..errors import ComposerError
+from ..gm import instrument_keys, short_name
+from ..key import with_key_signature
+from ..score import Score
+from ..tidy import clip_to_end, straighten_drum_beats
+from ..tokenizer import Tokenizer
+from ..vocab import BOS
+from .decode import MAX_DRAFT, decode, new_rows
+from .masks import Nudge, TokenBudget
+from .options import SamplingOptions, check_options
+from .primer import merge_primer, primer_channels_full, primer_prompt, tempo_bin
+
+
+class ComposerModel:
+    """A trained model with its tokenizer: the Python face of `compose generate`."""
+
+    def __init__(self, model, tokenizer: Tokenizer, config: dict | None = None):
+        """model: a decoder (NumpyTransformer, model.TorchDecoder) or a torch MusicModel."""
+        self.decoder, self.tokenizer, self.config = as_decoder(model), tokenizer, config or {}
+
+    @property
+    def styles(self) -> list[str]:
+        return list(self.tokenizer.config.styles)
+
+    def guidance_for(self, style: str | None) -> float:
+        """The classifier-free guidance this model recommends for `style`: config.json's
+        "guidance" map, written by recipe/ship_model.py from the evaluation (1.0: none)."""
+        return float(self.config.get("guidance", {}).get(style, 1.0)) if style is not None else 1.0
+
+    def guidance_bars_for(self, style: str | None) -> int:
+        """How many opening bars this model's guidance steers for `style` (config.json's
+        "guidance_bars"; 0: the whole piece). After them the style carries on from the bars
+        it has set up, at the cost of one row instead of two."""
+        return int(self.config.get("guidance_bars", {}).get(style, 0)) if style is not None else 0
+
+    def generate(self, **options) -> Score:
+        """One piece (see SamplingOptions for the options)."""
+        return self.generate_batch(**{**options, "num_samples": 1})[0]
+
+    def generate_batch(self, **options) -> list[Score]:
+        """`num_samples` pieces, sampled as one batch."""
+        opts = SamplingOptions(**options)
+        return [self._to_score(t, opts) for t in self.generate_tokens(opts)]
+
+    def save(self, score: Score, path, title: str = "composer", overwrite: bool = True) -> None:
+        """Write `score` as a MIDI file (atomically; overwrite=False: never over an existing file)."""
+        from ..midi_io import write_midi
+        write_midi(score, path, title=title, overwrite=overwrite)
+
+    # ---- the sampling loop ----------------------------------------------------------------
+    def prompt(self, opts: SamplingOptions) -> tuple[list[int], int]:
+        """Prompt tokens and how many bars they already hold."""
+        v = self.tokenizer.vocab
+        if opts.style is not None and opts.style not in self.styles:
+            raise ComposerError(f"unknown style {opts.style!r}; this model knows: {', '.join(self.styles) or 'none'}")
+        if opts.primer is not None:
+            return primer_prompt(self.tokenizer, opts.primer, opts.style, opts.tempo, opts.time_signature)
+        tokens = [BOS, v.style_id(opts.style)]
+        if opts.time_signature is not None:
+            ts = tuple(opts.time_signature)
+            if ts not in v.ts_index:
+                raise ComposerError(f"time signature {ts[0]}/{ts[1]} is not supported "
+                                    f"(up to 8 quarter notes a bar, denominators 2, 4, 8, 16)")
+            tokens.append(v.timesig + v.ts_index[ts])
+            if opts.tempo is not None:
+                tokens.append(v.tempo + tempo_bin(v, opts.tempo))
+        return tokens, 0
+
+    def constraints(self, opts: SamplingOptions, primer_bars: int) -> grammar.Constraints:
+        programs = None
+        if opts.instruments:
+            programs = {k for g in self.requested(opts) for k in g}
+        elif self.style_plays(opts.style) is not None:
+            programs = self.style_plays(opts.style)
+        if opts.primer is not None:
+            own = {t.key for t in opts.primer.tracks}
+            if primer_channels_full(opts.primer):  # a new program would find no MIDI channel
+                lost = [i for i, g in zip(opts.instruments or [], self.requested(opts)) if not g & own]
+                if lost:
+                    raise ComposerError(f"--instruments {','.join(lost)}: the primer's tracks take all 15 "
+                                        "MIDI channels for pitched instruments; name instruments it plays")
+                programs = own
+            elif programs is not None:
+                programs |= own
+        total = primer_bars + opts.bars
+        return grammar.Constraints(programs=None if programs is None else sorted(programs),
+                                   max_bars=total, min_bars=total,
+                                   meter_changes=opts.time_signature is None,
+                                   tempo_changes=opts.tempo_changes)
+
+    def style_plays(self, style: str | None) -> set[int] | None:
+        """The track keys a style's training corpus plays (config "style_instruments"), or None
+        where the model does not say (no style, or a model trained before it was recorded)."""
+        keys = self.config.get("style_instruments", {}).get(style)
+        return None if keys is None else set(keys)
+
+    def requested(self, opts: SamplingOptions) -> list[set[int]]:
+        """Per --instruments entry, the track keys that would satisfy it ("bass": 32-39), within
+        what the style plays ("guitar" in latin: the nylon guitar). An instrument the style's
+        corpus never plays is refused: the model never learnt it in that style."""
+        plays = self.style_plays(opts.style)
+        out = []
+        for name in opts.instruments or []:
+            keys = set(instrument_keys(name))
+            if plays is not None:
+                keys &= plays
+                if not keys:
+                    raise ComposerError(
+                        f"--instruments {name}: the {opts.style} style's training corpus never plays it; "
+                        f"{opts.style} plays {', '.join(short_name(k).lower() for k in sorted(plays))} "
+                        "(or leave out --style)")
+            out.append(keys)
+        return out
+
+    def generate_tokens(self, opts: SamplingOptions) -> list[np.ndarray]:
+        check_options(opts)
+        v, model = self.tokenizer.vocab, self.decoder
+        prompt, primer_bars = self.prompt(opts)
+        constraints = self.constraints(opts, primer_bars)
+        n = opts.num_samples
+        # the prompt (a primer with its own tempo and meter changes) under the grammar alone
+        states = [grammar.GrammarState(v, replace(constraints, programs=None, tempo_changes=True,
+                                                  meter_changes=True)) for _ in range(n)]
+        for s in states:
+            for t in prompt:
+                if not s.feed(t):
+                    raise ComposerError("the primer does not fit the model's grammar")
+            s.constrain(constraints)
+        present = {t.key for t in opts.primer.tracks} if opts.primer is not None else set()
+        nudges = [Nudge(v, self.requested(opts), present) for _ in range(n)]
+        seqs = [list(prompt) for _ in range(n)]
+        guidance = self.guidance_for(opts.style) if opts.guidance is None else opts.guidance
+        guided = guidance != 1.0 and opts.style is not None
+        gd = guidance if guided else None
+        bars = self.guidance_bars_for(opts.style) if opts.guidance_bars is None else opts.guidance_bars
+        # guidance steers while a row's bar count is at most this (its sampled Bar token included)
+        steered = primer_bars + bars if guided and bars > 0 else float("inf")
+        rng = np.random.default_rng(opts.seed)
+        limit = TokenBudget(v, opts.max_tokens or len(prompt) + 200 * opts.bars)
+        drafts = getattr(model, "draft_tokens", MAX_DRAFT) if n == 1 and model.config.arch == "transformer" else 0
+        rows = new_rows(states, nudges, seqs, drafts)
+        decode(model, v, rows, opts, rng, limit, gd, steered)
+        return [np.array(r.seq, dtype=np.int32) for r in rows]
+
+    def _to_score(self, tokens: np.ndarray, opts: SamplingOptions) -> Score:
+        score = clip_to_end(self.tokenizer.decode(tokens))  # the bars asked for, no ringing bar after
+        if not opts.keep_drum_timing:  # so that notation software keeps the tempo and bar lines
+            score = straighten_drum_beats(score)
+        if opts.primer is not None:
+            score = merge_primer(opts.primer, score, self.tokenizer, tempo=opts.tempo)
+        elif opts.tempo is not None:  # the tokens hold a tempo bin; the file gets exactly what was asked for
+            score.tempos = np.array([[0.0, float(opts.tempo)]])
+        return with_key_signature(score)
+
+
+def load_model(path=None, device: str = "cpu", backend: str = "auto") -> ComposerModel:
+    """A trained run directory, or the bundled model when `path` is None or 'default'.
+
+    backend "auto": a transformer on the CPU decodes in numpy (composer/numpy_model.py: about
+    twice as fast a token as torch, and no torch import); other devices and the LSTM use
+    torch. "torch" forces torch (on any device)."""
+    from ..model_config import read_config
+
+    if backend not in ("auto", "torch"):
+        raise ValueError(f"unknown backend {backend!r}; expected 'auto' or 'torch'")
+    run, tokenizer, config = open_run(path)
+    if backend == "auto" and device == "cpu" and read_config(run / MODEL_FILE).arch == "transformer":
+        from ..numpy_model import NumpyTransformer
+        model = NumpyTransformer.load(run / MODEL_FILE)
+    else:
+        from ..model import load_model as load_torch_model
+        model = load_torch_model(run / MODEL_FILE, device=device)
+    check_vocab(run, model.config.vocab_size, tokenizer)
+    return ComposerModel(model, tokenizer, config)
+
+
+def as_decoder(model):
+    """A torch MusicModel wrapped as a decoder (model.TorchDecoder); decoders pass through."""
+    if hasattr(model, "parameters"):  # an nn.Module
+        from ..model import TorchDecoder
+        return TorchDecoder(model)
+    return model
