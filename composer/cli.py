@@ -10,6 +10,10 @@ Every error is one line on stderr, and every command ends with the same exit cod
     130  interrupted (Ctrl-C)
 
 Commands that need no model never import torch, so they start fast.
+
+Why one module of ~460 lines: it is the click declarations of seven commands (most of its
+lines are options and their help, which the README's command tables mirror) plus the shared
+checks every command runs before its work; the work itself is in the library.
 """
 
 from __future__ import annotations

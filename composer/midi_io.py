@@ -3,6 +3,10 @@
 Reading is tolerant of what real-world files do (any ticks-per-quarter, type 0 files with many
 channels, running status, junk tempo events) and turns everything it cannot use into a
 `ScoreError` naming the file. Writing produces a clean type-1 file that DAWs import the same way.
+
+Why one module of ~500 lines: reading and writing are the two halves of one format and share
+its limits and constants (channels, resolution); it is split into a reading and a writing
+half by the `====` markers below.
 """
 
 from __future__ import annotations
