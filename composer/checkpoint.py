@@ -92,11 +92,11 @@ def check_vocab(run: Path, vocab_size: int, tokenizer: Tokenizer) -> None:
         raise ComposerError(f"{run}: model vocabulary ({vocab_size}) does not match its tokenizer ({len(tokenizer)})")
 
 
-def load_run(path, device: str = "cpu"):
+def load_torch_run(path, device: str = "cpu"):
     """(torch model in eval mode, tokenizer, config dict) of a run directory or the bundled model."""
-    from .model import load_model  # torch is imported only here
+    from .model import load_torch_model  # torch is imported only here
 
     run, tokenizer, config = open_run(path)
-    model = load_model(run / MODEL_FILE, device=device)
+    model = load_torch_model(run / MODEL_FILE, device=device)
     check_vocab(run, model.config.vocab_size, tokenizer)
     return model, tokenizer, config

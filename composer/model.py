@@ -9,7 +9,7 @@
     logits, cache = model.step(next_tok, cache)    # then one (or a few) tokens at a time
 
     save_weights(model, "model.safetensors")       # no pickle anywhere
-    model = load_model("model.safetensors")        # config comes from the file's metadata
+    model = load_torch_model("model.safetensors")  # config comes from the file's metadata
 
 Context. The transformer knows `config.context` positions; the LSTM has no limit
 (`model.room(cache)` is then infinite). A sequence that outgrows the context continues from
@@ -32,9 +32,8 @@ import torch.nn.functional as F
 
 from composer.atomic import atomic_path
 from composer.errors import ComposerError
-from composer.model_config import ARCHS, PRESETS, ModelConfig, read_config, read_weights  # noqa: F401 (re-exported)
+from composer.model_config import ARCHS, NORM_EPS, PRESETS, ModelConfig, read_config, read_weights  # noqa: F401 (re-exported)
 
-DECODE_MAX_TOKENS = 16  # steps of up to this many tokens a row take the lean decode path
 
 @dataclass
 class Cache:
@@ -112,9 +111,9 @@ class MLP(nn.Module):
 class Block(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
-        self.ln_1 = nn.RMSNorm(config.n_embd, eps=1e-6)
+        self.ln_1 = nn.RMSNorm(config.n_embd, eps=NORM_EPS)
         self.attn = CausalSelfAttention(config)
-        self.ln_2 = nn.RMSNorm(config.n_embd, eps=1e-6)
+        self.ln_2 = nn.RMSNorm(config.n_embd, eps=NORM_EPS)
         self.mlp = MLP(config)
 
     def forward(self, x, cos, sin, kv=None, pos=0):
@@ -147,37 +146,10 @@ class TransformerBody(nn.Module):
         if pos + T > self.config.context:
             raise ValueError(f"positions {pos}..{pos + T - 1} exceed the model context of "
                              f"{self.config.context}; continue from a fresh prefill of a shorter window")
-        if state is not None and not self.training and T <= DECODE_MAX_TOKENS:
-            return self.decode(x, state, pos), state
         cos, sin = (t[pos:pos + T] for t in self.rope(x.device))
         for i, block in enumerate(self.blocks):
             x = block(x, cos, sin, None if state is None else state[i], pos)
         return x, state
-
-    def decode(self, x, state, pos: int):
-        """The same math as forward() for a few new tokens per row (B, T, C) after a cache,
-        written as bare tensor ops: at batch 1 on a CPU a step is dominated by per-op overhead,
-        and skipping the module calls, dropout and dtype round trips makes it ~1.5x faster.
-        (Generation on a CPU uses composer/numpy_model.py, faster still.) tests/test_model.py
-        checks it against forward()."""
-        B, T, C = x.shape
-        nh = self.config.n_head
-        hd = C // nh
-        cos, sin = (t[pos:pos + T].view(T, 1, 1, hd) for t in self.rope(x.device))
-        mask = None if T == 1 else torch.ones(T, pos + T, dtype=torch.bool, device=x.device).tril(diagonal=pos)
-        x = x.reshape(B * T, C)
-        for i, (block, (k_cache, v_cache)) in enumerate(zip(self.blocks, state)):
-            attn, mlp = block.attn, block.mlp
-            w_qkv, w_o, w_fc, w_proj = attn.c_attn.weight, attn.c_proj.weight, mlp.c_fc.weight, mlp.c_proj.weight
-            qkv = F.linear(F.rms_norm(x, (C,), block.ln_1.weight, 1e-6), w_qkv).view(B, T, 3, nh, hd)
-            qk = apply_rope(qkv[:, :, :2], cos, sin)  # q and k: (B, T, 2, nh, hd)
-            k_cache[:, :, pos:pos + T] = qk[:, :, 1].transpose(1, 2)
-            v_cache[:, :, pos:pos + T] = qkv[:, :, 2].transpose(1, 2)
-            y = F.scaled_dot_product_attention(qk[:, :, 0].transpose(1, 2), k_cache[:, :, :pos + T],
-                                               v_cache[:, :, :pos + T], attn_mask=mask)
-            x = x + F.linear(y.transpose(1, 2).reshape(B * T, C), w_o)
-            x = x + F.linear(F.gelu(F.linear(F.rms_norm(x, (C,), block.ln_2.weight, 1e-6), w_fc)), w_proj)
-        return x.view(B, T, C)
 
 
 # --------------------------------------------------------------------------- lstm
@@ -221,7 +193,7 @@ class MusicModel(nn.Module):
         self.wte = nn.Embedding(config.vocab_size, config.n_embd)
         self.drop = nn.Dropout(config.dropout)
         self.body = TransformerBody(config) if config.arch == "transformer" else LSTMBody(config)
-        self.norm = nn.RMSNorm(config.n_embd, eps=1e-6)
+        self.norm = nn.RMSNorm(config.n_embd, eps=NORM_EPS)
         # init like nanoGPT: N(0, 0.02), residual projections scaled by 1/sqrt(2 * n_layer)
         self.apply(self._init_weights)
         for name, p in self.named_parameters():
@@ -352,7 +324,7 @@ def load_weights(model: MusicModel, path) -> MusicModel:
     return model
 
 
-def load_model(path, device="cpu") -> MusicModel:
+def load_torch_model(path, device="cpu") -> MusicModel:
     """Build the model described by the file's metadata, load its weights, put it in eval mode."""
     model = build_model(read_config(path))
     load_weights(model, path)
@@ -360,11 +332,14 @@ def load_model(path, device="cpu") -> MusicModel:
 
 
 class TorchDecoder:
-    """A MusicModel behind the sampler's decoder interface (the one composer/numpy_model.py
-    implements): numpy token ids (B, T) in, numpy float32 logits (B, T, V) out, on any device."""
+    """A MusicModel as a model_config.Decoder (the interface composer/numpy_model.py serves
+    too): numpy token ids (B, T) in, numpy float32 logits (B, T, V) out, on any device. A
+    transformer step of a few tokens costs about one of one token (per-op overhead), so one
+    piece checks up to 8 drafted tokens a step."""
 
     def __init__(self, model: MusicModel):
         self.model, self.config = model.eval(), model.config
+        self.draft_tokens = 8 if model.config.arch == "transformer" else 0
         self.device = next(model.parameters()).device
         self.max_positions = model.max_positions
 

@@ -1,7 +1,10 @@
-"""A model's shape (ModelConfig, the named PRESETS) and the safetensors file that stores it.
+"""A model's shape (ModelConfig, the named PRESETS), the names of its weights, the decoder
+interface every backend serves, and the safetensors file that stores a model.
 
 Torch-free: generation on a CPU (composer/numpy_model.py) reads the same files without
-importing torch; composer/model.py builds the torch model from the same config.
+importing torch; composer/model.py builds the torch model from the same config. Both take the
+architecture's constants and weight names from here (a test holds the torch module's
+state_dict to `transformer_weights`).
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, fields
+from typing import Any, Protocol, runtime_checkable
 
 from .errors import ComposerError
 
@@ -77,6 +81,60 @@ class ModelConfig:
             raise ValueError(f"unknown arch {arch!r}; expected one of {ARCHS}")
         sizes = {**PRESETS[name][arch], **overrides}
         return cls(arch=arch, vocab_size=vocab_size, context=context, **sizes)
+
+
+NORM_EPS = 1e-6  # RMSNorm epsilon, every norm of the transformer
+
+
+@dataclass(frozen=True)
+class BlockWeights:
+    """The weight names of transformer block i (torch's Linear layout: (out, in))."""
+
+    norm_1: str  # RMSNorm gain before attention
+    qkv: str  # (3C, C): queries, keys, values
+    attn_out: str  # (C, C)
+    norm_2: str  # RMSNorm gain before the MLP
+    mlp_in: str  # (4C, C)
+    mlp_out: str  # (C, 4C)
+
+
+EMBEDDING = "wte.weight"  # (V, C), also the output head (tied)
+FINAL_NORM = "norm.weight"
+
+
+def block_weights(i: int) -> BlockWeights:
+    p = f"body.blocks.{i}."
+    return BlockWeights(p + "ln_1.weight", p + "attn.c_attn.weight", p + "attn.c_proj.weight",
+                        p + "ln_2.weight", p + "mlp.c_fc.weight", p + "mlp.c_proj.weight")
+
+
+def transformer_weights(config: ModelConfig) -> list[str]:
+    """Every weight name of a transformer of this config."""
+    names = [EMBEDDING, FINAL_NORM]
+    for i in range(config.n_layer):
+        names += list(asdict(block_weights(i)).values())
+    return names
+
+
+@runtime_checkable
+class Decoder(Protocol):
+    """What the sampler needs of a model (composer/generate/decode.py): numpy token ids in,
+    numpy logits out. numpy_model.NumpyTransformer and model.TorchDecoder serve it."""
+
+    config: ModelConfig
+    draft_tokens: int  # drafted tokens worth checking in one step (0: none)
+
+    @property
+    def max_positions(self) -> int | None: ...  # None: no limit (the LSTM)
+
+    def room(self, cache: Any) -> int: ...  # tokens the cache can still take
+
+    def cache_crop(self, cache: Any, length: int) -> Any: ...  # forget all but the first `length`
+
+    def step(self, idx, cache: Any = None, last: bool = False) -> tuple[Any, Any]:
+        """(B, T) int ids after `cache` (None: a fresh prefill) -> ((B, T or 1, V) float32
+        logits, the new cache); last=True: the last position's logits only."""
+        ...
 
 
 def read_weights(path, framework: str = "pt", tensors: bool = True):

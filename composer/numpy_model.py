@@ -23,9 +23,8 @@ import math
 import numpy as np
 
 from .errors import ComposerError
-from .model_config import ModelConfig, config_of, read_weights
+from .model_config import EMBEDDING, FINAL_NORM, NORM_EPS, ModelConfig, block_weights, config_of, read_weights
 
-EPS = 1e-6  # the RMSNorm epsilon of model.py
 _F = np.float32
 BLOCK = 64  # rows (queries, positions) a long feed computes at a time
 
@@ -58,15 +57,15 @@ class NumpyTransformer:
         qk_order = (np.arange(2 * nh)[:, None] * hd + pairs).ravel()
         self.blocks = []
         for i in range(config.n_layer):
-            w = {k[len(f"body.blocks.{i}."):]: v for k, v in f32.items() if k.startswith(f"body.blocks.{i}.")}
-            qkv = w["attn.c_attn.weight"].T * w["ln_1.weight"][:, None]  # (C, 3C), x @ qkv
+            w = block_weights(i)
+            qkv = f32[w.qkv].T * f32[w.norm_1][:, None]  # (C, 3C), x @ qkv
             qkv = np.concatenate([qkv[:, qk_order], qkv[:, 2 * C:]], axis=1)
             qkv[:, :C] /= math.sqrt(hd)
-            self.blocks.append((np.ascontiguousarray(qkv), np.ascontiguousarray(w["attn.c_proj.weight"].T),
-                                np.ascontiguousarray(w["mlp.c_fc.weight"].T * w["ln_2.weight"][:, None]),
-                                np.ascontiguousarray(w["mlp.c_proj.weight"].T)))
-        self.wte = f32["wte.weight"]
-        self.head = np.ascontiguousarray(self.wte.T * f32["norm.weight"][:, None])  # tied head, final norm folded
+            self.blocks.append((np.ascontiguousarray(qkv), np.ascontiguousarray(f32[w.attn_out].T),
+                                np.ascontiguousarray(f32[w.mlp_in].T * f32[w.norm_2][:, None]),
+                                np.ascontiguousarray(f32[w.mlp_out].T)))
+        self.wte = f32[EMBEDDING]
+        self.head = np.ascontiguousarray(self.wte.T * f32[FINAL_NORM][:, None])  # tied head, final norm folded
         inv_freq = 1.0 / (config.rope_base ** (np.arange(0, hd, 2, dtype=np.float64) / hd))
         angles = np.outer(np.arange(config.context), inv_freq)  # (context, hd/2)
         self.rotations = np.exp(1j * angles).astype(np.complex64)
@@ -179,9 +178,9 @@ def _normed(x: np.ndarray) -> np.ndarray:
     """RMSNorm without its gain (folded into the next matrix)."""
     if len(x) == 1:  # a decoding step: one dot product instead of five array operations
         v = x[0]
-        return x * _F(1 / math.sqrt(float(np.dot(v, v)) / len(v) + EPS))
+        return x * _F(1 / math.sqrt(float(np.dot(v, v)) / len(v) + NORM_EPS))
     mean_square = np.add.reduce(np.square(x), axis=-1, keepdims=True) * _F(1 / x.shape[-1])
-    return x * (_F(1) / np.sqrt(mean_square + _F(EPS)))
+    return x * (_F(1) / np.sqrt(mean_square + _F(NORM_EPS)))
 
 
 _ERF = tuple(_F(c) for c in (0.3275911, 0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429))

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from composer.errors import ComposerError
-from composer.model import (ARCHS, PRESETS, Cache, ModelConfig, build_model, load_model, load_weights,
+from composer.model import (ARCHS, PRESETS, Cache, ModelConfig, build_model, load_torch_model, load_weights,
                             read_config, save_weights)
 
 V = 96
@@ -150,7 +150,7 @@ def test_save_load_roundtrip(arch, tmp_path):
     idx = tokens(2, 16)
     with torch.no_grad():
         ref, _ = model(idx)
-        loaded = load_model(path)
+        loaded = load_torch_model(path)
         assert torch.equal(loaded(idx)[0], ref)
         other = tiny(arch)
         torch.nn.init.zeros_(other.wte.weight)
@@ -166,11 +166,11 @@ def test_load_errors_are_composer_errors(tmp_path):
     with pytest.raises(ComposerError, match="shape"):
         load_weights(build_model(ModelConfig.preset("tiny", vocab_size=V + 1, context=64)), path)
     with pytest.raises(ComposerError, match="no such"):
-        load_model(tmp_path / "missing.safetensors")
+        load_torch_model(tmp_path / "missing.safetensors")
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"not a model")
     with pytest.raises(ComposerError):
-        load_model(bad)
+        load_torch_model(bad)
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -195,7 +195,7 @@ def test_grow_vocab_keeps_old_logits(arch, tmp_path):
     loss.backward()
     assert model.wte.weight.grad[V:].abs().sum() > 0
     save_weights(model, tmp_path / "g.safetensors")
-    assert load_model(tmp_path / "g.safetensors").config.vocab_size == V + 3
+    assert load_torch_model(tmp_path / "g.safetensors").config.vocab_size == V + 3
     with pytest.raises(ValueError):
         model.grow_vocab(V)
 

@@ -132,3 +132,15 @@ def test_generating_on_a_cpu_never_imports_torch(tmp_path):
             "print(type(m.decoder).__name__, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code, str(run)], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["NumpyTransformer", "False"]
+
+
+def test_one_architecture_one_set_of_weight_names_one_decoder_interface(tmp_path):
+    from composer.model import TorchDecoder
+    from composer.model_config import Decoder, transformer_weights
+
+    config = ModelConfig.preset("tiny", "transformer", vocab_size=64, context=32)
+    model = build_model(config)
+    assert sorted(model.state_dict()) == sorted(transformer_weights(config))
+    save_weights(model, tmp_path / "m.safetensors")
+    for decoder in (TorchDecoder(model), NumpyTransformer.load(tmp_path / "m.safetensors")):
+        assert isinstance(decoder, Decoder)

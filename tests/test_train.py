@@ -147,7 +147,7 @@ def test_tiny_run_learns_and_is_loadable(reference, corpus):
         math.isclose(summary["best_val_loss"], min(x["val_loss"] for x in m), rel_tol=1e-4)
     assert summary["steps"] == STEPS and not summary["interrupted"]
 
-    model, tok, config = checkpoint.load_run(run)
+    model, tok, config = checkpoint.load_torch_run(run)
     assert config["styles"] == tok.config.styles == ["grooves", "scales"]
     assert model.config.vocab_size == len(tok)
     assert config["summary"]["corpus"]["styles"].keys() == {"grooves", "scales"}
@@ -176,7 +176,7 @@ def test_sigkill_then_resume_gives_the_uninterrupted_weights(reference, corpus, 
     assert f"resuming at step {killed_at} of {STEPS}" in done.stdout
     assert state(run)["step"] == STEPS
     assert [x["step"] for x in metrics(run)] == [10, 20, 30, 40]  # continuous, no repeats
-    checkpoint.load_run(run)
+    checkpoint.load_torch_run(run)
     assert same_weights(run / "last.safetensors", reference[0] / "last.safetensors")
     assert same_weights(run / "model.safetensors", reference[0] / "model.safetensors")
 
@@ -236,13 +236,13 @@ def test_fine_tune_adds_a_style_and_keeps_the_old_ids(reference, corpus, tmp_pat
     shutil.copytree(reference[0], base)
     base_config = json.loads((base / "config.json").read_text())
     (base / "config.json").write_text(json.dumps({**base_config, "guidance": {"scales": 1.7}}))
-    old_model, old_tok, _ = checkpoint.load_run(base)
+    old_model, old_tok, _ = checkpoint.load_torch_run(base)
     run = tmp_path / "tuned"
     summary = train([new], run, TrainConfig(**{**CONFIG, "steps": 6, "eval_every": 3}), init_from=base,
                     progress=False)
     assert summary["init_from"] == str(base)
     assert summary["train_config"]["lr"] == 3e-4
-    model, tok, config = checkpoint.load_run(run)
+    model, tok, config = checkpoint.load_torch_run(run)
     assert tok.config.styles == ["grooves", "scales", "chords"]
     for s in ("grooves", "scales"):
         assert tok.vocab.style_id(s) == old_tok.vocab.style_id(s)
@@ -259,7 +259,7 @@ def test_fine_tune_rehearses_the_base_styles(reference, corpus, tmp_path):
     rehearses the base run's windows and forgets the old styles far less than one without."""
     from composer.training.replay import PER_STYLE, load_replay
 
-    base_model, base_tok, _ = checkpoint.load_run(reference[0])
+    base_model, base_tok, _ = checkpoint.load_torch_run(reference[0])
     fp = base_tok.config.fingerprint()
     windows, inherited = load_replay(reference[0], fp)
     assert inherited == 0 and windows.shape == (2 * PER_STYLE, CONFIG["context"] + 1)
@@ -275,7 +275,7 @@ def test_fine_tune_rehearses_the_base_styles(reference, corpus, tmp_path):
               init_from=reference[0], progress=False)
         own, inherited = load_replay(run, fp)
         assert inherited == len(windows) and np.array_equal(own[:inherited], windows)  # base windows first
-        model, _, _ = checkpoint.load_run(run)
+        model, _, _ = checkpoint.load_torch_run(run)
         x = torch.from_numpy(windows)
         with torch.no_grad():
             return model(x[:, :-1], x[:, 1:])[1].item()
@@ -311,7 +311,7 @@ def test_lstm_without_validation_files(corpus, tmp_path):
     summary = train([corpus], run, cfg, progress=False)
     assert summary["corpus"]["val_files"] == 0 and summary["best_val_loss"] is None
     assert [m["val_loss"] for m in metrics(run)] == [None, None]
-    model, _, config = checkpoint.load_run(run)  # with no validation, model.safetensors is the latest
+    model, _, config = checkpoint.load_torch_run(run)  # with no validation, model.safetensors is the latest
     assert model.config.arch == config["summary"]["arch"] == "lstm"
 
 
@@ -430,7 +430,7 @@ def test_a_corpus_larger_than_the_open_files_limit_trains(tmp_path):
     assert summary["steps"] == 2 and summary["corpus"]["files"] == 300
     assert math.isfinite(summary["best_val_loss"])
     assert state(tmp_path / "run")["step"] == 2
-    checkpoint.load_run(tmp_path / "run")
+    checkpoint.load_torch_run(tmp_path / "run")
 
 
 def held_out_paths(run: Path) -> list[str]:

@@ -26,7 +26,7 @@ from ..score import Score
 from ..tidy import clip_to_end, straighten_drum_beats
 from ..tokenizer import Tokenizer
 from ..vocab import BOS
-from .decode import MAX_DRAFT, decode, new_rows
+from .decode import decode, new_rows
 from .masks import Nudge, TokenBudget
 from .options import SamplingOptions, check_options
 from .primer import merge_primer, primer_channels_full, primer_prompt, tempo_bin
@@ -158,7 +158,7 @@ class ComposerModel:
         steered = primer_bars + bars if guided and bars > 0 else float("inf")
         rng = np.random.default_rng(opts.seed)
         limit = TokenBudget(v, opts.max_tokens or len(prompt) + 200 * opts.bars)
-        drafts = getattr(model, "draft_tokens", MAX_DRAFT) if n == 1 and model.config.arch == "transformer" else 0
+        drafts = model.draft_tokens if n == 1 else 0  # drafts check one piece's own repeats
         rows = new_rows(states, nudges, seqs, drafts)
         decode(model, v, rows, opts, rng, limit, gd, steered)
         return [np.array(r.seq, dtype=np.int32) for r in rows]
@@ -189,7 +189,7 @@ def load_model(path=None, device: str = "cpu", backend: str = "auto") -> Compose
         from ..numpy_model import NumpyTransformer
         model = NumpyTransformer.load(run / MODEL_FILE)
     else:
-        from ..model import load_model as load_torch_model
+        from ..model import load_torch_model
         model = load_torch_model(run / MODEL_FILE, device=device)
     check_vocab(run, model.config.vocab_size, tokenizer)
     return ComposerModel(model, tokenizer, config)

@@ -24,12 +24,10 @@ import numpy as np
 
 from .. import grammar
 from ..bars import index_piece, window_at
+from ..model_config import Decoder
 from ..vocab import EOS, PAD
 from .masks import Nudge
 from .options import SamplingOptions
-
-MAX_DRAFT = 8  # drafted tokens checked per model step (speculative sampling of one piece), unless
-# the decoder says otherwise (its `draft_tokens`: what a wider step costs it)
 
 
 @dataclass
@@ -74,7 +72,7 @@ def new_rows(states, nudges, seqs, drafts: int) -> list[Row]:
     return [Row(s, nudge, seq, PromptLookup(k=drafts)) for s, nudge, seq in zip(states, nudges, seqs)]
 
 
-def decode(model, vocab, rows: list[Row], opts, rng, limit, gd: float | None, steered: float) -> None:
+def decode(model: Decoder, vocab, rows: list[Row], opts, rng, limit, gd: float | None, steered: float) -> None:
     """The decoding loop: sample every row to EOS (in place).
 
     Rows that share a prompt start as one Group (one batched KV cache; guided rows carry an

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..checkpoint import MODEL_FILE, load_run, write_run_config
+from ..checkpoint import MODEL_FILE, load_torch_run, write_run_config
 from ..errors import ComposerError, RuntimeFailure
 from ..model import save_weights
 from ..vocab import PAD, UNKNOWN_STYLE
@@ -263,7 +263,7 @@ def validation_by_style(run, cache_dir=None, windows: int = 32, batch_size: int 
     state = read_state(run)
     cache_dir = Path(cache_dir) if cache_dir is not None else run / "cache"
     index = load_index(cache_dir)
-    model, tokenizer, _ = load_run(run, device=device)
+    model, tokenizer, _ = load_torch_run(run, device=device)
     vocab, held_out = tokenizer.vocab, set(state["val_files"])
     by_style: dict[str, list] = {}
     for i, f in enumerate(index.files):

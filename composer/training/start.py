@@ -31,7 +31,7 @@ from ..checkpoint import MODEL_FILE, inherited, read_run_config, resolve_run
 from ..corpus import CorpusIndex, discover, load_index, style_instruments, tokenize_corpus
 from ..device import pick_device  # shared with generate
 from ..errors import ComposerError
-from ..model import ModelConfig, build_model, load_model
+from ..model import ModelConfig, build_model, load_torch_model
 from ..tokenizer import Tokenizer
 from ..vocab import PAD, TokenizerConfig
 from .config import DEFAULT_STEPS, FINETUNE_LR, LR, TrainConfig, resumed_config
@@ -272,11 +272,11 @@ def _model(origin: Origin, run: Path, tokenizer: Tokenizer, device: str) -> tupl
     """(the model on `device`, its size name): built new, the base run's, or the run's last weights."""
     cfg = origin.cfg
     if origin.mode == "resume":
-        model = load_model(run / LAST_FILE, device=device)
+        model = load_torch_model(run / LAST_FILE, device=device)
         size = origin.state.get("size", cfg.size)
     elif origin.mode == "finetune":
         init_run = origin.init_run
-        model = load_model(init_run / MODEL_FILE, device=device)
+        model = load_torch_model(init_run / MODEL_FILE, device=device)
         if model.config.vocab_size != len(origin.tokenizer):
             raise ComposerError(f"{init_run}: model vocabulary does not match its tokenizer")
         size = origin.init_summary.get("size", "custom")
