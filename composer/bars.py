@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .vocab import BAR, BOS, Vocab
+from .vocab import BAR, BOS, TEMPO, TIMESIG, Vocab
 
 
 @dataclass
@@ -28,8 +28,8 @@ def index_piece(tokens: np.ndarray, style: int, vocab: Vocab) -> Piece:
     tokens = np.asarray(tokens)
     bars = np.flatnonzero(tokens == BAR)
     fam = vocab.family(tokens)
-    ts_at = np.flatnonzero(fam == 1)
-    tempo_at = np.flatnonzero(fam == 2)
+    ts_at = np.flatnonzero(fam == TIMESIG)
+    tempo_at = np.flatnonzero(fam == TEMPO)
     # the last TimeSig at or right after the Bar token, the last Tempo before it
     ts_idx = ts_at[np.searchsorted(ts_at, bars + 1, side="right") - 1]
     tempo_idx = tempo_at[np.searchsorted(tempo_at, bars, side="right") - 1]

@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 PAD, BOS, EOS, BAR = 0, 1, 2, 3
+# token families, in vocabulary order (Vocab.family gives each id's)
+SPECIAL, TIMESIG, TEMPO, POSITION, PROGRAM, PITCH, VELOCITY, DURATION, STYLE = range(9)
 UNKNOWN_STYLE = "?"
 
 
@@ -130,8 +132,8 @@ class Vocab:
         return None if i <= 0 or i > len(self.config.styles) else self.config.styles[i - 1]
 
     def family(self, tokens: np.ndarray) -> np.ndarray:
-        """Family index of each id: 0 special/Bar, 1 TimeSig, 2 Tempo, 3 Position, 4 Program,
-        5 Pitch, 6 Velocity, 7 Duration, 8 Style."""
+        """Family of each id: SPECIAL (PAD BOS EOS Bar), TIMESIG, TEMPO, POSITION, PROGRAM,
+        PITCH, VELOCITY, DURATION, STYLE."""
         return np.searchsorted(self.family_starts, tokens, side="right") - 1
 
     def describe(self, tokens) -> list[str]:

@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import ComposerError
 from ..score import DURATION, ONSET, Score, Track
 from ..tokenizer import Tokenizer
-from ..vocab import BAR
+from ..vocab import BAR, TEMPO, TIMESIG
 
 WRITE_TPQ = 480  # the tick grid of written files (composer.midi_io.WRITE_TPQ)
 MAX_TPQ = 32767
@@ -70,7 +70,7 @@ def _in_force(tokens: list[int], v) -> tuple[int, int]:
     """(meter index, tempo bin) in force at the end of a token sequence."""
     arr = np.asarray(tokens)
     fam = v.family(arr)
-    return int(arr[fam == 1][-1]) - v.timesig, int(arr[fam == 2][-1]) - v.tempo
+    return int(arr[fam == TIMESIG][-1]) - v.timesig, int(arr[fam == TEMPO][-1]) - v.tempo
 
 
 def output_tpq(primer_tpq: int) -> int:

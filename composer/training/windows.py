@@ -17,7 +17,7 @@ import hashlib
 import numpy as np
 
 from ..bars import Piece, index_piece, window_at
-from ..vocab import PAD, Vocab
+from ..vocab import PAD, PITCH, PROGRAM, Vocab
 
 
 def split_by_file(keys: list[str], val_fraction: float, groups: list | None = None,
@@ -88,10 +88,10 @@ def transpose(seq: np.ndarray, vocab: Vocab, shift: int) -> np.ndarray:
     """Shift pitched notes (not drums) by up to `shift` semitones, clipped so all stay in 0..127."""
     v = vocab
     fam = v.family(seq)
-    is_pitch = fam == 5
+    is_pitch = fam == PITCH
     if not is_pitch.any():
         return seq
-    prog_at = np.where(fam == 4, np.arange(len(seq)), -1)
+    prog_at = np.where(fam == PROGRAM, np.arange(len(seq)), -1)
     last_prog = np.maximum.accumulate(prog_at)
     group = np.where(last_prog >= 0, seq[np.maximum(last_prog, 0)] - v.program, -1)
     pitched = is_pitch & (group != 128) & (group >= 0)
