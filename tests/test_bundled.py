@@ -57,6 +57,7 @@ def test_installed_package_finds_the_bundled_model(installed, tmp_path):
 
 
 @pytest.mark.parametrize("style", ["jazz", "latin", "blues", "pop", "classical", "folk", "chorale"])
+@pytest.mark.slow
 def test_every_style_generates_from_a_checkout(style, tmp_path):
     from composer.midi_io import read_midi
 

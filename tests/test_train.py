@@ -374,19 +374,6 @@ def test_evaluate_cli_reports_nll_per_style_and_compares_sets(reference, corpus,
     assert list((gen / "evaluation_plots").glob("*.png"))
 
 
-def test_replay_file_checks(tmp_path):
-    from composer.training.replay import REPLAY_FILE, load_replay, save_replay
-
-    assert load_replay(tmp_path, "abc") is None  # no file: nothing to rehearse
-    save_replay(tmp_path, np.arange(12, dtype=np.int16).reshape(2, 6), 1, "abc")
-    windows, inherited = load_replay(tmp_path, "abc")
-    assert windows.tolist() == [list(range(6)), list(range(6, 12))] and inherited == 1
-    assert load_replay(tmp_path, "other tokenizer") is None  # other token ids: unusable
-    (tmp_path / REPLAY_FILE).write_bytes(b"not a safetensors file")
-    with pytest.raises(ComposerError, match="replay"):
-        load_replay(tmp_path, "abc")
-
-
 def test_a_run_from_before_keep_key_resumes_transposing_every_window():
     from dataclasses import asdict
 

@@ -21,6 +21,7 @@ def untrained(arch="transformer", context=256) -> ComposerModel:
     return ComposerModel(model, TOK)
 
 
+@pytest.mark.slow
 def test_a_thousand_untrained_samples_are_all_well_formed():
     cm = untrained()
     n_ok = 0
