@@ -433,7 +433,7 @@ def _dedupe_meta(events: list[tuple[int, int, object]]) -> list[tuple[int, int, 
 def writing_tpq(score: Score) -> int:
     """The resolution a score is written at: WRITE_TPQ, or the score's own where that is a
     multiple of WRITE_TPQ and needed to keep every tick exact (a primer's notes at their own
-    ticks, see composer/primer.py)."""
+    ticks, see composer/generate/primer.py)."""
     tpq = int(score.tpq)
     if tpq == WRITE_TPQ or tpq % WRITE_TPQ or tpq > MAX_TPQ:
         return WRITE_TPQ
