@@ -28,7 +28,7 @@ from ..tokenizer import Tokenizer
 from ..vocab import BOS
 from .decode import decode, new_rows
 from .masks import Nudge, TokenBudget
-from .options import SamplingOptions, check_options
+from .options import SamplingOptions, check_options, meter_index
 from .primer import merge_primer, primer_channels_full, primer_prompt, tempo_bin
 
 
@@ -78,11 +78,7 @@ class ComposerModel:
             return primer_prompt(self.tokenizer, opts.primer, opts.style, opts.tempo, opts.time_signature)
         tokens = [BOS, v.style_id(opts.style)]
         if opts.time_signature is not None:
-            ts = tuple(opts.time_signature)
-            if ts not in v.ts_index:
-                raise ComposerError(f"time signature {ts[0]}/{ts[1]} is not supported "
-                                    f"(up to 8 quarter notes a bar, denominators 2, 4, 8, 16)")
-            tokens.append(v.timesig + v.ts_index[ts])
+            tokens.append(v.timesig + meter_index(v, opts.time_signature))
             if opts.tempo is not None:
                 tokens.append(v.tempo + tempo_bin(v, opts.tempo))
         return tokens, 0

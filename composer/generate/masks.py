@@ -19,6 +19,7 @@ class Nudge:
     def __init__(self, vocab, wanted: list[set[int]], present: set[int]):
         self.v = vocab
         self.wanted = wanted
+        self.ids = [np.array([vocab.program + k for k in sorted(g)], dtype=np.int64) for g in wanted]
         self.silent = [0 if g & present else 1 for g in wanted]  # bars each has been silent
 
     def feed(self, token: int) -> None:
@@ -31,12 +32,12 @@ class Nudge:
             self.silent = [0 if k in g else n for g, n in zip(self.wanted, self.silent)]
 
     def apply(self, row: np.ndarray) -> np.ndarray:
-        quiet = [(g, n - 1) for g, n in zip(self.wanted, self.silent) if n > 1]
+        quiet = [(ids, n - 1) for ids, n in zip(self.ids, self.silent) if n > 1]
         if not quiet:
             return row
         row = row.copy()
-        for g, bars in quiet:
-            row[[self.v.program + k for k in g]] += self.NUDGE * bars
+        for ids, bars in quiet:
+            row[ids] += self.NUDGE * bars
         return row
 
 

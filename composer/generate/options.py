@@ -43,3 +43,12 @@ def check_options(opts: SamplingOptions) -> None:
             raise ComposerError(f"--{name} {value}: out of range")
     if opts.top_k < 0 or opts.num_samples < 1:
         raise ComposerError("--top-k must be >= 0 and --num-samples >= 1")
+
+
+def meter_index(vocab, time_signature) -> int:
+    """The vocabulary's index of a requested meter; ComposerError if the tokens cannot hold it."""
+    ts = tuple(time_signature)
+    if ts not in vocab.ts_index:
+        raise ComposerError(f"time signature {ts[0]}/{ts[1]} is not supported "
+                            f"(up to 8 quarter notes a bar, denominators 2, 4, 8, 16)")
+    return vocab.ts_index[ts]

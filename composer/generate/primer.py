@@ -17,14 +17,12 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..errors import ComposerError
+from ..midi_io import MAX_TPQ, PITCHED_CHANNELS, WRITE_TPQ
 from ..score import DURATION, ONSET, Score, Track
 from ..tokenizer import Tokenizer
 from ..vocab import BAR, TEMPO, TIMESIG
+from .options import meter_index
 
-WRITE_TPQ = 480  # the tick grid of written files (composer.midi_io.WRITE_TPQ)
-MAX_TPQ = 32767
-PITCHED_CHANNELS = 15  # MIDI channels 1-16 but the drums' 10
 
 
 def primer_prompt(tokenizer: Tokenizer, primer: Score, style: str | None,
@@ -37,13 +35,8 @@ def primer_prompt(tokenizer: Tokenizer, primer: Score, style: str | None,
     bars = tokens.count(BAR)
     ts_now, tempo_now = _in_force(tokens, v)
     head: list[int] = []
-    if time_signature is not None:
-        ts = tuple(time_signature)
-        if ts not in v.ts_index:
-            raise ComposerError(f"time signature {ts[0]}/{ts[1]} is not supported "
-                                f"(up to 8 quarter notes a bar, denominators 2, 4, 8, 16)")
-        if v.ts_index[ts] != ts_now:
-            head.append(v.timesig + v.ts_index[ts])
+    if time_signature is not None and meter_index(v, time_signature) != ts_now:
+        head.append(v.timesig + meter_index(v, time_signature))
     if tempo is not None:
         b = tempo_bin(v, tempo)
         if b != tempo_now:
@@ -59,7 +52,7 @@ def primer_bars(tokenizer: Tokenizer, primer: Score) -> int:
 def primer_channels_full(primer: Score) -> bool:
     """Whether the primer's pitched tracks take every MIDI channel but the drums' (a written
     file then has no channel for a new program)."""
-    return sum(not t.is_drum for t in primer.tracks) >= PITCHED_CHANNELS
+    return sum(not t.is_drum for t in primer.tracks) >= len(PITCHED_CHANNELS)
 
 
 def tempo_bin(vocab, qpm: float) -> int:
