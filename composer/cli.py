@@ -224,6 +224,9 @@ def tokenize(corpus, cache_dir: Path, style, workers, quiet):
               help="With --from: share of each batch rehearsed from the base model's own windows, so its styles stay.")
 @click.option("--keep-key", type=FiniteFloatRange(0, 1), default=0.5, show_default=True,
               help="Share of training windows left in their own key; the rest are transposed up to ±6 semitones.")
+@click.option("--infill", type=FiniteFloatRange(0, 1), default=0.5, show_default=True,
+              help="Share of windows with bars or instruments hidden and written after the piece "
+                   "(what compose infill / arrange need); 0: plain continuation only.")
 @click.option("--eval-every", type=click.IntRange(min=1), default=200, show_default=True,
               help="Steps between validation runs and checkpoints.")
 @click.option("--workers", type=click.IntRange(1, 256), default=None, help="Tokenising processes (default: all cores).")
@@ -233,7 +236,7 @@ def tokenize(corpus, cache_dir: Path, style, workers, quiet):
 @click.option("--quiet", is_flag=True, help="No progress bar or per-evaluation lines.")
 @click.pass_context
 def train(ctx, corpus, out_dir: Path, arch, size, steps, epochs, batch_size, context, lr, device, seed, style,
-          resume, val_fraction, init_from, replay, keep_key, eval_every, workers, compile_model, threads, quiet):
+          resume, val_fraction, init_from, replay, keep_key, infill, eval_every, workers, compile_model, threads, quiet):
     """Train a model on CORPUS (style = first sub-folder) into RUN_DIR.
 
     Ctrl-C saves a checkpoint; --resume continues from it. The best model by validation
@@ -253,7 +256,8 @@ def train(ctx, corpus, out_dir: Path, arch, size, steps, epochs, batch_size, con
     set_threads(threads, default=None)
     cfg = TrainConfig(arch=arch, size=size, steps=steps, epochs=epochs, batch_size=batch_size, context=context,
                       lr=lr, device=device, seed=seed, val_fraction=val_fraction, eval_every=eval_every,
-                      compile=compile_model, workers=workers, replay=replay, keep_key=keep_key)
+                      compile=compile_model, workers=workers, replay=replay, keep_key=keep_key,
+                      infill=infill)
     summary = run_training(list(corpus), out_dir, cfg, style=style, resume=resume, init_from=init_from,
                            progress=not quiet)
     if summary["interrupted"]:

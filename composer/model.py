@@ -26,6 +26,7 @@ import math
 import os
 from dataclasses import dataclass, replace
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -274,21 +275,23 @@ class MusicModel(nn.Module):
     # ---- fine-tuning
 
     @torch.no_grad()
-    def grow_vocab(self, new_vocab_size: int):
-        """Add rows to the (tied) embedding/head; new rows start as the mean of the existing ones.
+    def remap_vocab(self, id_map) -> "MusicModel":
+        """A new (tied) embedding/head for another vocabulary: row i is the old row id_map[i],
+        or the mean of the old rows where id_map[i] is -1 (a token the model never saw;
+        Tokenizer.rows_from gives the map).
         Rebuild the optimizer afterwards: the embedding is a new parameter."""
         old = self.wte.weight
-        V = old.shape[0]
-        if new_vocab_size < V:
-            raise ValueError(f"cannot shrink the vocabulary from {V} to {new_vocab_size}")
-        if new_vocab_size == V:
+        idx = torch.as_tensor(np.asarray(id_map), dtype=torch.long, device=old.device)
+        if len(idx) == old.shape[0] and bool((idx == torch.arange(len(idx), device=old.device)).all()):
             return self
-        wte = nn.Embedding(new_vocab_size, old.shape[1], device=old.device, dtype=old.dtype)
-        wte.weight[:V] = old
-        wte.weight[V:] = old.mean(dim=0)
+        wte = nn.Embedding(len(idx), old.shape[1], device=old.device, dtype=old.dtype)
+        with torch.no_grad():
+            wte.weight[:] = old.mean(dim=0)
+            known = idx >= 0
+            wte.weight[known] = old[idx[known]]
         wte.weight.requires_grad_(old.requires_grad)
         self.wte = wte
-        self.config = replace(self.config, vocab_size=new_vocab_size)
+        self.config = replace(self.config, vocab_size=len(idx))
         return self
 
 

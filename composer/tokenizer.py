@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import grammar
+from . import fills, grammar
 from .score import DEFAULT_QPM, DEFAULT_TIME_SIGNATURE, DRUM_KEY, DURATION, ONSET, PITCH, VELOCITY, Score, Track
 from .vocab import BAR, BOS, EOS, TokenizerConfig, Vocab
 
@@ -46,6 +46,18 @@ class Tokenizer:
         extra = [s for s in styles if s not in self.config.styles]
         return Tokenizer(TokenizerConfig.from_dict({**self.config.to_dict(),
                                                     "styles": self.config.styles + extra}))
+
+    def with_infill(self) -> "Tokenizer":
+        """The same tokenizer with the Fill tokens (only style ids move: they come after them)."""
+        return Tokenizer(TokenizerConfig.from_dict({**self.config.to_dict(), "infill": True}))
+
+    def rows_from(self, older: "Tokenizer") -> np.ndarray:
+        """For each id here, the id of the same token in `older` (-1: a token it lacks)."""
+        return np.array([older.vocab.ids.get(n, -1) for n in self.vocab.names], dtype=np.int64)
+
+    def ids_from(self, older: "Tokenizer") -> np.ndarray:
+        """For each id of `older`, the id of the same token here (-1: a token this one lacks)."""
+        return np.array([self.vocab.ids.get(n, -1) for n in older.vocab.names], dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.vocab)
@@ -227,6 +239,8 @@ class Tokenizer:
         the grammar rejects is dropped, together with a half-made note or empty position."""
         v = self.vocab
         state = grammar.GrammarState(v)
+        if fills.has_fills(tokens, v):  # an infilling sequence: each fill back in its bar
+            tokens = fills.splice(tokens, v)
         complete = (state.snapshot(), 0)  # the state and note count when nothing was half-made
         notes: list[list[int]] = []  # onset, key, pitch, duration, velocity
         meters: list[tuple[int, int, int]] = []  # step, numerator, denominator
@@ -260,7 +274,7 @@ class Tokenizer:
                               int(v.velocities[state.vel])])
             elif v.velocity <= t < v.duration:
                 notes[-1][4] = int(v.velocities[t - v.velocity])
-            elif v.duration <= t < v.style:
+            elif v.duration <= t < v.fill:
                 notes[-1][3] = int(v.durations[t - v.duration])
             if state.complete:
                 complete = (state.snapshot(), len(notes))

@@ -4,9 +4,12 @@ The vocabulary is laid out in families, each a contiguous block of ids, so the t
 and the grammar can map whole numpy columns to ids with one addition:
 
     PAD BOS EOS Bar | TimeSig_* | Tempo_* | Position_* | Program_0..127 Program_Drums |
-    Pitch_0..127 | Velocity_* | Duration_* | Style_? Style_<name>...
+    Pitch_0..127 | Velocity_* | Duration_* | Fill FillStart FillEnd | Style_? Style_<name>...
 
 Styles come last, so adding a style (fine-tuning) appends ids and never moves the others.
+The Fill family (infilling, composer/fills.py) exists only when `TokenizerConfig.infill` is on;
+models from before it have none (and a fine-tune that turns it on maps their embedding rows
+by token name, model.MusicModel.remap_vocab).
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import numpy as np
 
 PAD, BOS, EOS, BAR = 0, 1, 2, 3
 # token families, in vocabulary order (Vocab.family gives each id's)
-SPECIAL, TIMESIG, TEMPO, POSITION, PROGRAM, PITCH, VELOCITY, DURATION, STYLE = range(9)
+SPECIAL, TIMESIG, TEMPO, POSITION, PROGRAM, PITCH, VELOCITY, DURATION, FILL, STYLE = range(10)
+FILL_NAMES = ("Fill", "FillStart", "FillEnd")
 UNKNOWN_STYLE = "?"
 
 
@@ -36,7 +40,7 @@ def _default_duration_bins() -> list[int]:
 
 
 # settings added after the first models shipped, with the values those models used
-LEGACY = {"drum_durations": True, "elide_repeats": False}
+LEGACY = {"drum_durations": True, "elide_repeats": False, "infill": False}
 
 
 @dataclass
@@ -52,6 +56,7 @@ class TokenizerConfig:
     drum_durations: bool = False  # False: drum notes have no Duration token (decoded as a 16th)
     elide_repeats: bool = True  # True: in one Program group, a note's Velocity/Duration is left
     #                             out when it equals the previous note's (chords, drum hits)
+    infill: bool = True  # the Fill tokens: bars / a bar's tracks written after the piece (fills.py)
     styles: list[str] = field(default_factory=list)
 
     def __post_init__(self):
@@ -105,6 +110,9 @@ class Vocab:
         names += [f"Velocity_{v}" for v in self.velocities]
         self.duration = len(names)
         names += [f"Duration_{d}" for d in self.durations]
+        self.fill = len(names)  # Fill; FillStart = fill + 1, FillEnd = fill + 2 (when c.infill)
+        if c.infill:
+            names += list(FILL_NAMES)
         self.style = len(names)
         names += [f"Style_{s}" for s in [UNKNOWN_STYLE, *c.styles]]
         self.names = names
@@ -112,12 +120,17 @@ class Vocab:
         self.ids = {n: i for i, n in enumerate(names)}
         # family boundaries, in id order, for classifying ids in bulk
         self.family_starts = np.array([0, self.timesig, self.tempo, self.position, self.program,
-                                       self.pitch, self.velocity, self.duration, self.style])
+                                       self.pitch, self.velocity, self.duration, self.fill, self.style])
         self.ts_index = {ts: i for i, ts in enumerate(self.time_signatures)}
         self.bar_steps = np.array([n * 4 * c.resolution // d for n, d in self.time_signatures])
 
     def __len__(self) -> int:
         return self.size
+
+    @property
+    def infill(self) -> bool:
+        """Whether this vocabulary has the Fill tokens (a model trained to infill)."""
+        return self.style > self.fill
 
     def style_id(self, style: str | None) -> int:
         if style is None or style == UNKNOWN_STYLE:
@@ -133,7 +146,7 @@ class Vocab:
 
     def family(self, tokens: np.ndarray) -> np.ndarray:
         """Family of each id: SPECIAL (PAD BOS EOS Bar), TIMESIG, TEMPO, POSITION, PROGRAM,
-        PITCH, VELOCITY, DURATION, STYLE."""
+        PITCH, VELOCITY, DURATION, FILL, STYLE."""
         return np.searchsorted(self.family_starts, tokens, side="right") - 1
 
     def describe(self, tokens) -> list[str]:

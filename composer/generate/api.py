@@ -103,7 +103,7 @@ class ComposerModel:
         return grammar.Constraints(programs=None if programs is None else sorted(programs),
                                    max_bars=total, min_bars=total,
                                    meter_changes=opts.time_signature is None,
-                                   tempo_changes=opts.tempo_changes)
+                                   tempo_changes=opts.tempo_changes, placeholders=False)
 
     def style_plays(self, style: str | None) -> set[int] | None:
         """The track keys a style's training corpus plays (config "style_instruments"), or None

@@ -49,7 +49,7 @@ class TokenBudget:
         self.max_tokens = max_tokens
         self.closing = np.zeros(len(vocab), dtype=bool)
         self.closing[[BAR, EOS]] = True
-        self.closing[vocab.velocity:vocab.style] = True
+        self.closing[vocab.velocity:vocab.fill] = True
 
     def mask(self, state, length: int) -> np.ndarray:
         m = state.allowed()

@@ -32,6 +32,8 @@ class TrainConfig:
     save_every: int | None = None  # steps between last-checkpoint saves; None: eval_every
     style_dropout: float = 0.1  # share of windows trained with the unknown style
     keep_key: float = 0.5  # share of windows left in their own key; the rest are transposed up to ±6
+    infill: float = 0.5  # share of windows with bars / a bar's instruments hidden and written after
+    #                      the piece (composer/fills.py): what `compose infill` and `arrange` need
     replay: float = 0.5  # fine-tuning: share of each batch rehearsed from the base run's windows (replay.py)
     compile: bool = False  # torch.compile the model
     workers: int | None = None  # tokenising processes (None: all cores)
@@ -55,6 +57,8 @@ class TrainConfig:
             bad("val_fraction and replay must be in [0, 1), style_dropout in [0, 1]")
         if not 0 <= self.keep_key <= 1:
             bad(f"keep_key={self.keep_key} (must be in [0, 1])")
+        if not 0 <= self.infill <= 1:
+            bad(f"infill={self.infill} (must be in [0, 1])")
         if self.device not in ("auto", "cpu", "cuda", "mps"):
             bad(f"device={self.device!r} (expected auto, cpu, cuda or mps)")
 
@@ -66,7 +70,8 @@ RUNTIME_FIELDS = ("device", "workers", "compile", "steps", "epochs")
 def resumed_config(cfg: TrainConfig, saved: dict) -> TrainConfig:
     """The run's saved settings, with this call's runtime fields; a conflicting setting is an error."""
     known = {f.name for f in fields(TrainConfig)}
-    saved = {"keep_key": 0.0, **saved}  # runs from before keep_key transposed every window
+    saved = {"keep_key": 0.0, "infill": 0.0, **saved}  # runs from before keep_key transposed every
+    #                                                    window, and from before infill hid nothing
     old = TrainConfig(**{k: v for k, v in saved.items() if k in known})
     default = TrainConfig()
     for f in fields(TrainConfig):

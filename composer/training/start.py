@@ -186,6 +186,8 @@ def _read_corpus(origin: Origin, run: Path, roots: list, style, cache_dir: Path,
     if origin.state is not None:  # before tokenising (and rewriting the run's cache index): is it the run's corpus?
         _check_resumed_corpus(run, roots, origin.state, _file_shas(roots, style))
     base = origin.tokenizer
+    if origin.mode == "finetune" and origin.cfg.infill > 0 and not base.vocab.infill:
+        base = base.with_infill()  # the base model learns the Fill tokens (model.remap_vocab)
     corpus = tokenize_corpus(roots, cache_dir, base, style=style, workers=origin.cfg.workers, progress=progress)
     print(corpus.format(), flush=True)
     if not corpus.used:
@@ -285,7 +287,7 @@ def _model(origin: Origin, run: Path, tokenizer: Tokenizer, device: str) -> tupl
             mine = getattr(cfg, name)
             if mine != getattr(default, name) and mine != theirs and theirs != "custom":
                 raise ComposerError(f"--{name} {mine}: the model in {init_run} is {theirs} (fine-tuning keeps it)")
-        model.grow_vocab(len(tokenizer))
+        model.remap_vocab(tokenizer.rows_from(origin.tokenizer))  # new styles, Fill tokens: new rows
     else:
         size = cfg.size
         try:
@@ -320,7 +322,7 @@ def _training_windows(origin: Origin, run: Path, roots: list, cfg: TrainConfig, 
     base run's windows into every batch."""
     try:
         sampler = WindowSampler(train_pieces, tokenizer.vocab, cfg.context, style_dropout=cfg.style_dropout,
-                                keep_key=cfg.keep_key)
+                                keep_key=cfg.keep_key, infill=cfg.infill if tokenizer.vocab.infill else 0.0)
     except ValueError:
         raise ComposerError(f"{', '.join(map(str, roots))}: no training files with at least one bar") from None
     fingerprint = tokenizer.config.fingerprint()
@@ -328,8 +330,10 @@ def _training_windows(origin: Origin, run: Path, roots: list, cfg: TrainConfig, 
         own = load_replay(run, fingerprint)
         base = own[0][:own[1]] if own else None
     else:
-        inherited_windows = load_replay(origin.init_run, fingerprint) if origin.init_run is not None else None
-        base = inherited_windows[0] if inherited_windows else None
+        inherited_windows = None
+        if origin.init_run is not None:  # the base run's windows, in this run's token ids
+            inherited_windows = load_replay(origin.init_run, origin.tokenizer.config.fingerprint())
+        base = tokenizer.ids_from(origin.tokenizer)[inherited_windows[0]] if inherited_windows else None
         mine = sample_windows(train_pieces, tokenizer.vocab, sampler.context + 1, seed=cfg.seed)
         save_replay(run, stack_windows(base, mine), 0 if base is None else len(base), fingerprint)
     if base is None or not len(base) or cfg.replay <= 0:

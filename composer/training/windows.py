@@ -8,6 +8,11 @@ Augmentation: style dropout (the unknown-style token, for classifier-free guidan
 random transposition of pitched notes (never drums) that keeps every pitch in 0..127. A share
 of the windows (`keep_key`) stays in its own key, so the model learns every key and also which
 keys a style is written in (a fiddle tune in D or G, not in E flat).
+
+Infilling (`infill`: the share of windows it applies to): the window's whole bars, with some
+cells hidden and written after the piece (composer/fills.py), drawn as the requests come:
+a span of whole bars (`compose infill --bars`), some instruments over a span of bars
+(`--tracks`, `arrange --replace`), or every instrument but one from some bar on (`arrange`).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import hashlib
 
 import numpy as np
 
+from .. import fills
 from ..bars import Piece, index_piece, window_at
 from ..vocab import PAD, PITCH, PROGRAM, Vocab
 
@@ -44,12 +50,13 @@ class WindowSampler:
     """Draws (input, target) windows of `context` tokens from a list of pieces."""
 
     def __init__(self, pieces: list[Piece], vocab: Vocab, context: int, style_dropout: float = 0.1,
-                 transpose: int = 6, keep_key: float = 0.0):
+                 transpose: int = 6, keep_key: float = 0.0, infill: float = 0.0):
         self.pieces = [p for p in pieces if len(p.bars)]
         if not self.pieces:
             raise ValueError("no pieces with bars to train on")
         self.vocab, self.context = vocab, context
         self.style_dropout, self.transpose, self.keep_key = style_dropout, transpose, keep_key
+        self.infill = infill if vocab.infill else 0.0
         lengths = np.array([len(p.tokens) for p in self.pieces], dtype=np.float64)
         self.weights = lengths / lengths.sum()
 
@@ -67,9 +74,29 @@ class WindowSampler:
             shift = 0
             if self.transpose and not (self.keep_key and rng.random() < self.keep_key):
                 shift = int(rng.integers(-self.transpose, self.transpose + 1))
-            seq = self.window(piece, bar, style, shift)
+            if self.infill and rng.random() < self.infill:
+                seq = self.hidden_window(piece, bar, style, rng)
+                seq = transpose(seq, self.vocab, shift) if shift else seq
+            else:
+                seq = self.window(piece, bar, style, shift)
             out[b, : len(seq)] = seq
         return out[:, :-1], out[:, 1:]
+
+    def hidden_window(self, piece: Piece, bar: int, style: int | None, rng: np.random.Generator) -> np.ndarray:
+        """A window of whole bars from `bar` with cells hidden (draw_cells), its fills after it:
+        at most context + 1 tokens (the bars are chosen to leave room for the fills)."""
+        v = self.vocab
+        parsed = fills.parse(window_at(piece, bar, v, 4 * self.context, style), v)
+        room, n = self.context - len(parsed.header) - 4, 0
+        for b in parsed.bars:  # whole bars, each costing a few tokens more if hidden
+            room -= len(b.tokens()) + 4
+            if room < 0 and n:
+                break
+            n += 1
+        parsed.bars = parsed.bars[:n]
+        plain = parsed.tokens()
+        main, contents = fills.hide(plain, draw_cells(parsed, rng), v)
+        return np.asarray(fills.with_fills(main, contents, v)[:self.context + 1], dtype=np.int64)
 
     def fixed_windows(self, max_windows: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """A deterministic set of windows (no augmentation) for validation."""
@@ -82,6 +109,28 @@ class WindowSampler:
         for i, r in enumerate(rows):
             out[i, : len(r)] = r
         return out[:, :-1], out[:, 1:]
+
+
+def draw_cells(piece: fills.Piece, rng: np.random.Generator) -> fills.Cells:
+    """Which cells of a window to hide, as users ask (shares in brackets): a span of 1 to half
+    the bars, whole (40%); some of the window's instruments over a span of bars, or from a bar
+    to the end (40%); every instrument but one from a bar to the end (20%, accompaniment).
+    With one instrument in the window, always whole bars."""
+    n = len(piece.bars)
+    keys = sorted({k for b in piece.bars for _, _, groups in b.onsets for k, _ in groups})
+    kind = rng.random()
+    if kind < 0.4 or len(keys) < 2:
+        length = int(rng.integers(1, max(1, n // 2) + 1))
+        start = int(rng.integers(0, n - length + 1))
+        return {b: None for b in range(start, start + length)}
+    start = int(rng.integers(0, n)) if rng.random() < 0.5 else 0
+    if kind < 0.8:
+        hidden = frozenset(rng.choice(keys, size=int(rng.integers(1, len(keys))), replace=False).tolist())
+        end = n if rng.random() < 0.5 else int(rng.integers(start + 1, n + 1))
+    else:
+        hidden = frozenset(keys) - {keys[int(rng.integers(len(keys)))]}
+        end = n
+    return {b: hidden for b in range(start, end)}
 
 
 def transpose(seq: np.ndarray, vocab: Vocab, shift: int) -> np.ndarray:
@@ -104,4 +153,4 @@ def transpose(seq: np.ndarray, vocab: Vocab, shift: int) -> np.ndarray:
     return out
 
 
-__all__ = ["Piece", "WindowSampler", "index_piece", "split_by_file", "transpose", "window_at"]
+__all__ = ["Piece", "WindowSampler", "draw_cells", "index_piece", "split_by_file", "transpose", "window_at"]
