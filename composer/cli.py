@@ -289,10 +289,46 @@ def _sample_paths(output: Path, n: int) -> list[Path]:
     return [output / f"out_{i:0{width}d}.mid" for i in range(1, n + 1)]
 
 
+def sampling_options(f):
+    """The options every command that samples shares (generate, infill, arrange)."""
+    options = [
+        click.option("--model", "model_path", default="default", show_default=True,
+                     help="Run directory from 'compose train', or 'default' for the bundled model."),
+        click.option("--temperature", type=FiniteFloatRange(min=0.01), default=1.0, show_default=True),
+        click.option("--top-k", type=click.IntRange(0), default=0, show_default=True, help="0 = off."),
+        click.option("--top-p", type=FiniteFloatRange(0.01, 1.0), default=0.95, show_default=True),
+        click.option("--guidance", type=FiniteFloatRange(0.0, 20.0), default=None,
+                     help="Classifier-free guidance: > 1 makes the style stronger, 1 is off "
+                          "[default: the model's choice for the style, see 'compose styles']."),
+        click.option("--seed", type=int, default=0, show_default=True, help="Same seed + same model = same file."),
+        click.option("--num-samples", type=click.IntRange(1, 256), default=1, show_default=True),
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="cpu",
+                     show_default=True, help="auto picks cuda, then mps, then cpu."),
+        click.option("--threads", type=click.IntRange(1, 256), default=None,
+                     help="CPU threads of numpy's BLAS and torch [default: 1, fastest for token-by-token "
+                          "decoding; OMP_NUM_THREADS/OPENBLAS_NUM_THREADS if set]."),
+        click.option("--force", is_flag=True, help="Overwrite existing output files."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _sampler(model_path, device, threads, style):
+    """The model for a sampling command, on its device and threads, with `style` checked."""
+    from .device import pick_device
+    from .generate import load_model
+    from .threads import set_threads
+
+    model = load_model(None if model_path == "default" else model_path, device=pick_device(device))
+    set_threads(threads, default=1)
+    if style is not None and style not in model.styles:
+        raise click.UsageError(f"unknown style {style!r}; this model knows: {', '.join(model.styles)}")
+    return model
+
+
 @cli.command()
 @click.option("--style", default=None, help="Style to generate (see 'compose styles'); none = unconditioned.")
-@click.option("--model", "model_path", default="default", show_default=True,
-              help="Run directory from 'compose train', or 'default' for the bundled model.")
 @click.option("-o", "--output", type=PathArg(), required=True,
               help="MIDI file to write. With --num-samples N: OUT.mid means OUT_01.mid ... OUT_NN.mid "
                    "beside it; a name without .mid/.midi is a folder, holding out_01.mid ... out_NN.mid.")
@@ -308,50 +344,29 @@ def _sample_paths(output: Path, n: int) -> list[Path]:
                    "are kept exactly; --tempo and --time-signature then apply to the new bars.")
 @click.option("--tempo-changes", is_flag=True,
               help="Let the model change the tempo during the piece (by default it holds).")
-@click.option("--temperature", type=FiniteFloatRange(min=0.01), default=1.0, show_default=True)
-@click.option("--top-k", type=click.IntRange(0), default=0, show_default=True, help="0 = off.")
-@click.option("--top-p", type=FiniteFloatRange(0.01, 1.0), default=0.95, show_default=True)
-@click.option("--guidance", type=FiniteFloatRange(0.0, 20.0), default=None,
-              help="Classifier-free guidance: > 1 makes the style stronger, 1 is off "
-                   "[default: the model's choice for the style, see 'compose styles'].")
 @click.option("--guidance-bars", type=click.IntRange(0), default=None,
               help="Guidance steers this many opening bars, then the piece goes on from them unguided "
                    "(twice as fast a token); 0 = the whole piece [default: the model's choice for the style].")
-@click.option("--seed", type=int, default=0, show_default=True, help="Same seed + same model = same file.")
-@click.option("--num-samples", type=click.IntRange(1, 256), default=1, show_default=True)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="cpu", show_default=True,
-              help="auto picks cuda, then mps, then cpu.")
-@click.option("--threads", type=click.IntRange(1, 256), default=None,
-              help="CPU threads of numpy's BLAS and torch [default: 1, fastest for token-by-token "
-                   "decoding; OMP_NUM_THREADS/OPENBLAS_NUM_THREADS if set].")
 @click.option("--keep-drum-timing", is_flag=True,
               help="Keep the drummer's pushes and drags just off the beats (by default they go onto "
                    "the beat: MuseScore reads such files as live performances and guesses its own tempo).")
-@click.option("--force", is_flag=True, help="Overwrite existing output files.")
+@sampling_options
 def generate(style, model_path, output: Path, bars, tempo, time_signature, instruments, primer, tempo_changes,
              temperature, top_k, top_p, guidance, guidance_bars, seed, num_samples, device, threads,
              keep_drum_timing, force):
     """Generate new music as MIDI in a style."""
-    from .device import pick_device
-    from .threads import set_threads
-
     ts = _time_signature(time_signature)
     outputs = _sample_paths(output, num_samples)
     for path in outputs:
         _check_output(path, force, [primer] if primer else [])
-    device = pick_device(device)
     primer_score = None
     if primer is not None:
         from .load import load_score
         primer_score = load_score(primer, channels=True)
 
     from .gm import track_names
-    from .generate import load_model
 
-    model = load_model(None if model_path == "default" else model_path, device=device)
-    set_threads(threads, default=1)
-    if style is not None and style not in model.styles:
-        raise click.UsageError(f"unknown style {style!r}; this model knows: {', '.join(model.styles)}")
+    model = _sampler(model_path, device, threads, style)
     scores = model.generate_batch(style=style, bars=bars, tempo=tempo, time_signature=ts,
                                   instruments=_instrument_list(instruments), primer=primer_score,
                                   temperature=temperature, top_k=top_k, top_p=top_p, guidance=guidance,
@@ -369,6 +384,67 @@ def generate(style, model_path, output: Path, bars, tempo, time_signature, instr
         else:
             new = score.note_count - primer_score.note_count
             click.echo(f"wrote {path}: {head}{primer_score.note_count} primer notes + {new} new notes ({names})")
+
+
+@cli.command()
+@click.argument("song", metavar="SONG", type=PathArg(dir_okay=False))
+@click.option("--bars", "bar_spec", required=True,
+              help="Bars to write anew, counted from 1: 9-12, or 3,5-6. The model hears the bars before and after.")
+@click.option("--tracks", default=None,
+              help="Only these tracks, comma-separated: names or #N as 'compose inspect' lists them, or "
+                   "instruments (bass, drums, 33) [default: every track].")
+@click.option("--style", default=None, help="Style to write in (see 'compose styles'); none = unconditioned.")
+@click.option("-o", "--output", type=PathArg(), required=True,
+              help="MIDI file to write (with --num-samples N: as for generate).")
+@sampling_options
+def infill(song, bar_spec, tracks, style, output, model_path, temperature, top_k, top_p, guidance, seed,
+           num_samples, device, threads, force):
+    """Write bars of SONG anew; every note outside them stays as it is."""
+    outputs = _sample_paths(output, num_samples)
+    for path in outputs:
+        _check_output(path, force, [song])
+    from .load import load_score
+
+    score = load_score(song, channels=True)
+    model = _sampler(model_path, device, threads, style)
+    names = _instrument_list(tracks)
+    results = model.infill_batch(score, bar_spec, names, where=str(song), style=style, temperature=temperature,
+                                 top_k=top_k, top_p=top_p, guidance=guidance, seed=seed, num_samples=num_samples)
+    which = ", ".join(names) if names else "every track"
+    for path, result in zip(outputs, results):
+        model.save(result, path, title=f"{song.stem} (bars {bar_spec} new)", overwrite=force)
+        click.echo(f"wrote {path}: bars {bar_spec} written anew ({which}), {result.note_count} notes in all")
+
+
+@cli.command()
+@click.argument("song", metavar="MELODY", type=PathArg(dir_okay=False))
+@click.option("--style", required=True, help="Style of the accompaniment (see 'compose styles').")
+@click.option("--instruments", default=None,
+              help="Tracks to write, comma-separated names or GM numbers [default: the style's band, "
+                   "e.g. jazz: piano, bass, drums].")
+@click.option("--replace", "replace_tracks", default=None,
+              help="Instead: write these tracks of MELODY anew against all the others (names, #N or instruments).")
+@click.option("-o", "--output", type=PathArg(), required=True,
+              help="MIDI file to write (with --num-samples N: as for generate).")
+@sampling_options
+def arrange(song, style, instruments, replace_tracks, output, model_path, temperature, top_k, top_p, guidance,
+            seed, num_samples, device, threads, force):
+    """Accompany MELODY (one track or a sketch) in a style, keeping its notes; or --replace a track."""
+    outputs = _sample_paths(output, num_samples)
+    for path in outputs:
+        _check_output(path, force, [song])
+    from .gm import track_names
+    from .load import load_score
+
+    score = load_score(song, channels=True)
+    model = _sampler(model_path, device, threads, style)
+    results = model.arrange_batch(score, replace_tracks=_instrument_list(replace_tracks), where=str(song),
+                                  style=style, instruments=_instrument_list(instruments), temperature=temperature,
+                                  top_k=top_k, top_p=top_p, guidance=guidance, seed=seed, num_samples=num_samples)
+    for path, result in zip(outputs, results):
+        model.save(result, path, title=f"{song.stem} ({style})", overwrite=force)
+        names = ", ".join(track_names([t.key for t in result.tracks], [t.name for t in result.tracks]))
+        click.echo(f"wrote {path}: {len(result.tracks)} tracks ({names}), {result.note_count} notes")
 
 
 @cli.command()

@@ -25,8 +25,10 @@ from ..key import with_key_signature
 from ..score import Score
 from ..tidy import clip_to_end, straighten_drum_beats
 from ..tokenizer import Tokenizer
-from ..vocab import BOS
+from ..vocab import BAR, BOS
+from .cells import ENSEMBLES, LEADS, check_infillable, parse_bars, track_keys
 from .decode import decode, new_rows
+from .infill import assemble, fill_cells
 from .masks import Nudge, TokenBudget
 from .options import SamplingOptions, check_options, meter_index
 from .primer import merge_primer, primer_channels_full, primer_prompt, tempo_bin
@@ -62,6 +64,104 @@ class ComposerModel:
         """`num_samples` pieces, sampled as one batch."""
         opts = SamplingOptions(**options)
         return [self._to_score(t, opts) for t in self.generate_tokens(opts)]
+
+    # ---- the user's own music: infill, arrange (infill.py, cells.py) ------------------------
+    def infill(self, score: Score, bars, tracks=None, **options) -> Score:
+        """`score` with `bars` rewritten (for `tracks` only, if given); see infill_batch."""
+        return self.infill_batch(score, bars, tracks, **{**options, "num_samples": 1})[0]
+
+    def infill_batch(self, score: Score, bars, tracks=None, where: str = "the piece", **options) -> list[Score]:
+        """`num_samples` versions of `score` with `bars` ("9-12", 1-based; or 0-based indices)
+        rewritten: every track, or only `tracks` (names, #N, instruments: cells.track_keys).
+        The model sees the bars before and after them. Every note outside them is exactly as
+        the model's grid holds the piece (`compose roundtrip`). Options: SamplingOptions'
+        style, temperature, top_k, top_p, guidance, seed, num_samples."""
+        opts = SamplingOptions(**options)
+        tokens, n_bars = self._own_tokens(score, opts, where)
+        chosen = parse_bars(bars, n_bars, where) if isinstance(bars, str) else sorted(set(bars))
+        if not chosen or chosen[0] < 0 or chosen[-1] >= n_bars:
+            raise ComposerError(f"--bars: {where} has {n_bars} bars")
+        keys = track_keys(score, list(tracks), where) if tracks else None
+        cells = {b: keys for b in chosen}
+        programs = sorted({t.key for t in score.tracks}) if keys is None else None
+        return self._fill(score, tokens, cells, opts, programs, replace_notes=True)
+
+    def arrange(self, score: Score, **options) -> Score:
+        """`score` with accompaniment (or one track rewritten); see arrange_batch."""
+        return self.arrange_batch(score, **{**options, "num_samples": 1})[0]
+
+    def arrange_batch(self, score: Score, replace_tracks: list[str] | None = None, where: str = "the piece",
+                      **options) -> list[Score]:
+        """`num_samples` arrangements of `score` in `style`: its tracks kept note for note
+        (as the model's grid holds them) and new tracks written for the whole piece:
+        `instruments` (default: the style's ensemble, cells.ENSEMBLES), or, with `replace_tracks`
+        (track names as for infill), those tracks written anew against all the others."""
+        opts = SamplingOptions(**options)
+        if opts.style is None:
+            raise ComposerError("arrange needs --style (the accompaniment's style)")
+        if replace_tracks:
+            if opts.instruments:
+                raise ComposerError("give --instruments (new tracks) or --replace (a track written anew), not both")
+            return self.infill_batch(score, f"1-{self._own_tokens(score, opts, where)[1]}", replace_tracks,
+                                     where=where, **options)
+        if opts.instruments:
+            check_options(opts)
+            wanted = [min(g & set(ENSEMBLES.get(opts.style, [])) or g) for g in self.requested(opts)]
+        else:
+            plays = self.style_plays(opts.style)
+            wanted = [k for k in ENSEMBLES.get(opts.style, []) if plays is None or k in plays]
+            if not wanted:
+                raise ComposerError(f"the {opts.style} style's corpus has no accompaniment to learn from; "
+                                    "name --instruments or choose another style")
+        view = self._lead_view(score, opts.style, set(wanted))
+        tokens, n_bars = self._own_tokens(view, opts, where)
+        cells = {b: frozenset(wanted) for b in range(n_bars)}
+        return self._fill(score, tokens, cells, opts, None, replace_notes=False)
+
+    def _own_tokens(self, score: Score, opts: SamplingOptions, where: str) -> tuple[np.ndarray, int]:
+        """(the user's piece as tokens, its bar count), after the checks every request shares."""
+        check_options(opts)
+        if opts.style is not None and opts.style not in self.styles:
+            raise ComposerError(f"unknown style {opts.style!r}; this model knows: {', '.join(self.styles) or 'none'}")
+        if not self.tokenizer.vocab.infill:
+            raise ComposerError("this model was trained before infilling; fine-tune it with "
+                                "'compose train CORPUS --from MODEL' (--infill, on by default) first")
+        check_infillable(score, where, self.tokenizer.vocab)
+        tokens = self.tokenizer.encode(score, style=opts.style)
+        return tokens, int((tokens == BAR).sum())
+
+    def _lead_view(self, score: Score, style: str, written: set[int]) -> Score:
+        """The score as the model hears it when arranging: a track on an instrument that is to
+        be written, or that the style never plays, is shown as one of the style's melody
+        instruments (cells.LEADS; the file keeps the track's own)."""
+        plays = self.style_plays(style)
+        taken = {t.key for t in score.tracks} | written
+        free = [k for k in LEADS.get(style, []) if (plays is None or k in plays) and k not in taken]
+        tracks = []
+        for t in score.tracks:
+            if (t.key in written or (plays is not None and t.key not in plays)) and free:
+                t = replace(t, program=free.pop(0), is_drum=False)
+            tracks.append(t)
+        return replace(score, tracks=tracks)
+
+    def _fill(self, score: Score, tokens: np.ndarray, cells: dict, opts: SamplingOptions, programs,
+              replace_notes: bool) -> list[Score]:
+        v = self.tokenizer.vocab
+        kept = self.tokenizer.decode(self.tokenizer.encode(score))  # what `compose roundtrip` writes
+        own = {}
+        for t in score.tracks:  # and the user's track names
+            own.setdefault(t.key, t.name)
+        for t in kept.tracks:
+            t.name = own.get(t.key, t.name)
+        guidance = self.guidance_for(opts.style) if opts.guidance is None else opts.guidance
+        gd = guidance if guidance != 1.0 and opts.style is not None else None
+        rng = np.random.default_rng(opts.seed)
+        out = []
+        for _ in range(opts.num_samples):
+            filled = fill_cells(self, tokens, cells, opts, rng, v.style_id(opts.style), programs, gd)
+            written = self.tokenizer.decode(filled)
+            out.append(with_key_signature(assemble(kept, written, cells, replace_notes)))
+        return out
 
     def save(self, score: Score, path, title: str = "composer", overwrite: bool = True) -> None:
         """Write `score` as a MIDI file (atomically; overwrite=False: never over an existing file)."""

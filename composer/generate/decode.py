@@ -41,12 +41,14 @@ class Row:
     done: bool = False
     draft: list[int] = field(default_factory=list)  # drafted tokens fed after seq[-1]
     base: int | None = None  # cache length before the last feed, where drafts were fed
+    stop_at: int | None = None  # infilling: the row ends at the first FillEnd from this length on
 
     def accept(self, t: int) -> None:
         self.state.feed(t)
         self.nudge.feed(t)
         self.seq.append(t)
-        self.done = t == EOS
+        self.done = t == EOS or (self.stop_at is not None and len(self.seq) > self.stop_at
+                                 and t == self.state.v.fill + 2)
 
     def advance(self, logits: np.ndarray, opts, rng, limit) -> int:
         """Sample from this step's logits (T rows: the last token's, then one per draft): each

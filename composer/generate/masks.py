@@ -42,14 +42,16 @@ class Nudge:
 
 
 class TokenBudget:
-    """The sampling mask: the grammar's, and past `max_tokens` (a piece stuck in one bar) only
-    what finishes the note and then bar lines."""
+    """The sampling mask: the grammar's, and past `max_tokens` (a piece stuck in one bar, a
+    fill at the end of the context) only what finishes the note and then bar lines (FillEnd)."""
 
     def __init__(self, vocab, max_tokens: int):
         self.max_tokens = max_tokens
         self.closing = np.zeros(len(vocab), dtype=bool)
         self.closing[[BAR, EOS]] = True
         self.closing[vocab.velocity:vocab.fill] = True
+        if vocab.infill:
+            self.closing[vocab.fill + 2] = True
 
     def mask(self, state, length: int) -> np.ndarray:
         m = state.allowed()
