@@ -147,12 +147,18 @@ class ComposerModel:
     def _fill(self, score: Score, tokens: np.ndarray, cells: dict, opts: SamplingOptions, programs,
               replace_notes: bool) -> list[Score]:
         v = self.tokenizer.vocab
-        kept = self.tokenizer.decode(self.tokenizer.encode(score))  # what `compose roundtrip` writes
-        own = {}
-        for t in score.tracks:  # and the user's track names
+        kept = self.tokenizer.decode(self.tokenizer.encode(score))  # what `compose roundtrip` writes,
+        own = {}  # with the user's track names, and tempo and key maps (the tokens hold tempo bins)
+        for t in score.tracks:
             own.setdefault(t.key, t.name)
         for t in kept.tracks:
             t.name = own.get(t.key, t.name)
+        scale = kept.tpq / score.tpq
+        if len(score.tempos):
+            kept.tempos = np.c_[np.round(score.tempos[:, 0] * scale), score.tempos[:, 1]]
+        if len(score.key_signatures):
+            kept.key_signatures = np.c_[np.round(score.key_signatures[:, 0] * scale).astype(np.int64),
+                                        score.key_signatures[:, 1:]]
         guidance = self.guidance_for(opts.style) if opts.guidance is None else opts.guidance
         gd = guidance if guidance != 1.0 and opts.style is not None else None
         rng = np.random.default_rng(opts.seed)

@@ -76,7 +76,8 @@ def _bars(full: fills.Piece, start: int, end: int, style: int, v) -> list[int]:
 def _window(full: fills.Piece, todo: list[int], cells: fills.Cells, context: int, v) -> tuple[int, int]:
     """Bars [start, end) of the next window: the first unwritten cell's bar, then bars after
     and before it in turn while the placeholders and bars fit in the context with room for
-    that cell's fill (its hidden notes' length, at least an eighth of the context)."""
+    that cell's fill (its hidden notes' length, and at least a third of the context: room for
+    a dense bar of a band that is not there yet)."""
     todo_set = set(todo)
 
     def cost(b: int) -> int:  # tokens of bar b in the window's piece part
@@ -87,7 +88,7 @@ def _window(full: fills.Piece, todo: list[int], cells: fills.Cells, context: int
 
     first = todo[0]
     _, hidden = full.bars[first].split(cells[first])
-    room = context - MARGIN - 8 - max(len(hidden.tokens()) + 2, context // 8) - cost(first)
+    room = context - MARGIN - 8 - max(len(hidden.tokens()) + 2, context // 3) - cost(first)
     start, end = first, first + 1
     while room > 0:
         grew = False
