@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import fills, grammar
 from ..bars import index_piece, window_at
+from ..errors import ComposerError
 from ..score import ONSET, Score, Track
 from ..vocab import BAR, EOS
 from .decode import decode, new_rows
@@ -41,6 +42,9 @@ def fill_cells(model, tokens, cells: fills.Cells, opts, rng: np.random.Generator
         hidden = [b for b in todo if start <= b < end]
         main, _ = fills.hide(_bars(full, start, end, style, v), {b - start: cells[b] for b in hidden}, v)
         prompt = main + [v.fill + 1]
+        if len(prompt) + 16 > context - MARGIN:  # (only a bar denser than the whole context)
+            raise ComposerError(f"bar {hidden[0] + 1} holds more notes than the model's context "
+                                f"({context} tokens) can take around a fill")
         state = grammar.GrammarState(v)
         for t in prompt:
             if not state.feed(t):
