@@ -190,8 +190,44 @@ def splice(tokens, vocab: Vocab) -> np.ndarray:
     return np.array(piece.tokens(), dtype=np.int32)
 
 
+def window_bars(full: Piece, todo: list[int], cells: Cells, context: int) -> tuple[int, int]:
+    """Bars [start, end) of the window that writes the first of `todo` (the cells not yet
+    written; training windows are chosen alike): the first unwritten cell's bar, then a bar
+    after or before it, on the side with fewer tokens so far, while the bars (placeholders for
+    cells) fit in the context with room for that cell's fill (its hidden notes' length, and at
+    least a third of the context: room for a dense bar of a band that is not there yet)."""
+    todo_set, costs = set(todo), {}
+
+    def cost(b: int) -> int:  # tokens of bar b in the window's piece part
+        if b not in costs:
+            if b not in todo_set:
+                costs[b] = len(full.bars[b].tokens())
+            else:
+                shown, _ = full.bars[b].split(cells[b])
+                costs[b] = len(shown.tokens()) + 1 + (0 if cells[b] is None else len(cells[b]))
+        return costs[b]
+
+    first = todo[0]
+    _, hidden = full.bars[first].split(cells[first])
+    room = context - 8 - max(len(hidden.tokens()) + 2, context // 3) - cost(first)
+    start, end, before, after = first, first + 1, 0, 0
+    while True:  # grow the side with fewer tokens so far (the bars after first on a tie)
+        sides = [(after, end, "after"), (before, start - 1, "before")]
+        for _, b, side in sorted(sides, key=lambda x: x[0]):
+            if 0 <= b < len(full.bars) and cost(b) <= room:
+                room -= cost(b)
+                if side == "after":
+                    end, after = end + 1, after + cost(b)
+                else:
+                    start, before = start - 1, before + cost(b)
+                break
+        else:
+            return start, end
+
+
 def has_fills(tokens, vocab: Vocab) -> bool:
     return vocab.infill and bool(np.any(np.asarray(tokens) == vocab.fill))
 
 
-__all__ = ["BarTokens", "Cells", "Piece", "has_fills", "hide", "parse", "read_fills", "splice", "with_fills"]
+__all__ = ["BarTokens", "Cells", "Piece", "has_fills", "hide", "parse", "read_fills", "splice", "window_bars",
+           "with_fills"]

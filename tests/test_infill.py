@@ -75,7 +75,7 @@ def test_hide_then_splice_gives_the_piece_back():
         piece = fills.parse(tokens, V)
         assert piece.tokens() == tokens.tolist()
         for _ in range(20):
-            cells = draw_cells(piece, rng)
+            cells = draw_cells(piece, int(rng.integers(len(piece.bars))), rng)
             main, contents = fills.hide(tokens, cells, V)
             whole = fills.with_fills(main, contents, V)
             assert grammar.is_valid(V, whole), grammar.validate(V, whole)[:3]

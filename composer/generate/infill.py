@@ -38,7 +38,7 @@ def fill_cells(model, tokens, cells: fills.Cells, opts, rng: np.random.Generator
     todo = sorted(cells)
     context = decoder.max_positions or 1 << 30
     while todo:
-        start, end = _window(full, todo, cells, context, v)
+        start, end = fills.window_bars(full, todo, cells, context - MARGIN)
         hidden = [b for b in todo if start <= b < end]
         main, _ = fills.hide(_bars(full, start, end, style, v), {b - start: cells[b] for b in hidden}, v)
         prompt = main + [v.fill + 1]
@@ -75,35 +75,6 @@ def _bars(full: fills.Piece, start: int, end: int, style: int, v) -> list[int]:
     window.bars = window.bars[:end - start]
     window.ended = False
     return window.tokens()
-
-
-def _window(full: fills.Piece, todo: list[int], cells: fills.Cells, context: int, v) -> tuple[int, int]:
-    """Bars [start, end) of the next window: the first unwritten cell's bar, then bars after
-    and before it in turn while the placeholders and bars fit in the context with room for
-    that cell's fill (its hidden notes' length, and at least a third of the context: room for
-    a dense bar of a band that is not there yet)."""
-    todo_set = set(todo)
-
-    def cost(b: int) -> int:  # tokens of bar b in the window's piece part
-        if b not in todo_set:
-            return len(full.bars[b].tokens())
-        shown, _ = full.bars[b].split(cells[b])
-        return len(shown.tokens()) + 1 + (0 if cells[b] is None else len(cells[b]))
-
-    first = todo[0]
-    _, hidden = full.bars[first].split(cells[first])
-    room = context - MARGIN - 8 - max(len(hidden.tokens()) + 2, context // 3) - cost(first)
-    start, end = first, first + 1
-    while room > 0:
-        grew = False
-        for b in (end, start - 1):  # one bar after, then one before
-            if 0 <= b < len(full.bars) and not start <= b < end and cost(b) <= room:
-                room -= cost(b)
-                start, end = min(start, b), max(end, b + 1)
-                grew = True
-        if not grew:
-            break
-    return start, end
 
 
 def bar_of(score: Score, onsets: np.ndarray) -> np.ndarray:

@@ -9,10 +9,11 @@ random transposition of pitched notes (never drums) that keeps every pitch in 0.
 of the windows (`keep_key`) stays in its own key, so the model learns every key and also which
 keys a style is written in (a fiddle tune in D or G, not in E flat).
 
-Infilling (`infill`: the share of windows it applies to): the window's whole bars, with some
-cells hidden and written after the piece (composer/fills.py), drawn as the requests come:
-a span of whole bars (`compose infill --bars`), some instruments over a span of bars
-(`--tracks`, `arrange --replace`), or every instrument but one from some bar on (`arrange`).
+Infilling (`infill`: the share of windows it applies to): cells hidden from a random bar on
+and written after the piece (composer/fills.py), drawn as the requests come: a span of whole
+bars (`compose infill --bars`), some instruments over a span of bars (`--tracks`, `arrange
+--replace`), or every instrument but one from that bar on (`arrange`); the window around
+them is the one `compose infill` would use for its first cell (fills.window_bars).
 """
 
 from __future__ import annotations
@@ -83,19 +84,18 @@ class WindowSampler:
         return out[:, :-1], out[:, 1:]
 
     def hidden_window(self, piece: Piece, bar: int, style: int | None, rng: np.random.Generator) -> np.ndarray:
-        """A window of whole bars from `bar` with cells hidden (draw_cells), its fills after it:
-        at most context + 1 tokens (the bars are chosen to leave room for the fills)."""
+        """Cells hidden from `bar` on (draw_cells), in the window an infill request would use
+        to write the first of them (fills.window_bars: the bars before it written, the rest
+        placeholders), the fills after the piece: at most context + 1 tokens."""
         v = self.vocab
-        parsed = fills.parse(window_at(piece, bar, v, 4 * self.context, style), v)
-        room, n = self.context - len(parsed.header) - 4, 0
-        for b in parsed.bars:  # whole bars, each costing a few tokens more if hidden
-            room -= len(b.tokens()) + 4
-            if room < 0 and n:
-                break
-            n += 1
-        parsed.bars = parsed.bars[:n]
-        plain = parsed.tokens()
-        main, contents = fills.hide(plain, draw_cells(parsed, rng), v)
+        first = max(0, bar - 16)  # the piece from 16 bars before on is enough for any window
+        region = fills.parse(window_at(piece, first, v, 4 * self.context, style), v)
+        cells = draw_cells(region, bar - first, rng)
+        start, end = fills.window_bars(region, sorted(cells), cells, self.context - 12)
+        window = fills.parse(window_at(piece, first + start, v, 3 * self.context, style), v)
+        window.bars, window.ended = window.bars[:end - start], False
+        main, contents = fills.hide(window.tokens(), {b - start: c for b, c in cells.items()
+                                                      if start <= b < end}, v)
         return np.asarray(fills.with_fills(main, contents, v)[:self.context + 1], dtype=np.int64)
 
     def fixed_windows(self, max_windows: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -111,26 +111,25 @@ class WindowSampler:
         return out[:, :-1], out[:, 1:]
 
 
-def draw_cells(piece: fills.Piece, rng: np.random.Generator) -> fills.Cells:
-    """Which cells of a window to hide, as users ask (shares in brackets): a span of 1 to half
-    the bars, whole (40%); some of the window's instruments over a span of bars, or from a bar
-    to the end (40%); every instrument but one from a bar to the end (20%, accompaniment).
-    With one instrument in the window, always whole bars."""
+def draw_cells(piece: fills.Piece, bar: int, rng: np.random.Generator) -> fills.Cells:
+    """Cells to hide from `bar` on, as users ask (shares in brackets): 1 to 8 whole bars (40%);
+    some of the instruments over 1 to 8 bars, or to the end (40%); every instrument but one
+    to the end (20%, accompaniment). With one instrument near `bar`, always whole bars."""
     n = len(piece.bars)
-    keys = sorted({k for b in piece.bars for _, _, groups in b.onsets for k, _ in groups})
+    bar = min(bar, n - 1)
+    near = piece.bars[bar:bar + 8]
+    keys = sorted({k for b in near for _, _, groups in b.onsets for k, _ in groups})
     kind = rng.random()
+    length = int(rng.integers(1, 9))
     if kind < 0.4 or len(keys) < 2:
-        length = int(rng.integers(1, max(1, n // 2) + 1))
-        start = int(rng.integers(0, n - length + 1))
-        return {b: None for b in range(start, start + length)}
-    start = int(rng.integers(0, n)) if rng.random() < 0.5 else 0
+        return {b: None for b in range(bar, min(n, bar + length))}
     if kind < 0.8:
         hidden = frozenset(rng.choice(keys, size=int(rng.integers(1, len(keys))), replace=False).tolist())
-        end = n if rng.random() < 0.5 else int(rng.integers(start + 1, n + 1))
+        end = n if rng.random() < 0.5 else min(n, bar + length)
     else:
         hidden = frozenset(keys) - {keys[int(rng.integers(len(keys)))]}
         end = n
-    return {b: hidden for b in range(start, end)}
+    return {b: hidden for b in range(bar, end)}
 
 
 def transpose(seq: np.ndarray, vocab: Vocab, shift: int) -> np.ndarray:
