@@ -443,6 +443,37 @@ def evaluate(generated_dir, reference_dir, style, model_path, cache_dir, json_pa
     click.echo(format_report(result))
 
 
+# ---- the studio (composer/studio/) ---------------------------------------------------------
+
+@cli.command()
+@click.option("--model", "model_path", default="default", show_default=True,
+              help="Run directory from 'compose train', or 'default' for the bundled model.")
+@click.option("--takes", "takes_dir", type=PathArg(file_okay=False), default=None,
+              help="Folder of the takes kept (MIDI files and index.json) "
+                   "[default: $XDG_DATA_HOME/composer/takes, ~/.local/share/composer/takes].")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to listen on; anything but loopback makes the studio reachable from "
+                   "other machines (a warning says so).")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0 = a free port.")
+@click.option("--no-browser", is_flag=True, help="Do not open the page in a browser.")
+def studio(model_path, takes_dir, host, port, no_browser):
+    """Generate, see, hear and keep takes in a local web page (offline)."""
+    try:
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        raise ComposerError("compose studio needs starlette and uvicorn: pip install 'composer[studio]'") from None
+    from .generate import load_model
+    from .studio.server import default_takes_dir, serve
+    from .threads import set_threads
+
+    takes_dir = takes_dir or default_takes_dir()
+    _check_folder(takes_dir)
+    model = load_model(None if model_path == "default" else model_path)
+    set_threads(None, default=1)
+    serve(model, takes_dir, host, port, open_browser=not no_browser, echo=lambda m: click.echo(m, err=m.startswith("warning")))
+
+
 def main():
     """The console entry point. A command that imported torch ends with os._exit once its output
     is flushed: the interpreter's teardown of torch's modules takes ~0.4 s and does nothing for

@@ -1,0 +1,192 @@
+"""What the page can ask the model to do: a registry of actions.
+
+Each Action names what it needs from the page (nothing, a take, or a take with selected bars
+and tracks), says whether the loaded model can do it, and turns a request into a Job (checked
+at once, so a bad request is a 400 and never a failed job). The page builds its buttons from
+GET /api/model's "actions", so a new action (infill, arrange) is one entry here:
+
+    register(Action("infill", "Infill", needs="selection", available=lambda m: hasattr(m, "infill"),
+                    build=build_infill, help="..."))
+
+`build(studio, request)` gets the JSON the page posts: {"action", "take", "selection": {"bars":
+[first, last], "tracks": [track indices]}, "params": {...}} and returns a Job whose `run` makes
+the takes.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from dataclasses import dataclass
+from typing import Callable
+
+from ..errors import ComposerError
+from ..gm import short_name
+from ..score import DRUM_KEY
+from .jobs import Job, with_progress
+
+MAX_BARS = 128
+MAX_VARIATIONS = 8
+
+
+@dataclass
+class Action:
+    name: str
+    label: str
+    needs: str  # "none", "take" or "selection" (a take with bars and tracks picked on the roll)
+    help: str
+    available: Callable[[object], bool]
+    build: Callable[[object, dict], Job]
+
+    def public(self, model) -> dict:
+        return {"name": self.name, "label": self.label, "needs": self.needs, "help": self.help,
+                "available": bool(self.available(model))}
+
+
+ACTIONS: dict[str, Action] = {}
+
+
+def register(action: Action) -> None:
+    ACTIONS[action.name] = action
+
+
+# ---- request parameters -----------------------------------------------------------------
+
+def _number(params: dict, name: str, kind, lo, hi, default):
+    value = params.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        value = kind(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ComposerError(f"{name}: {value!r} is not a number") from None
+    if kind is float and not math.isfinite(value):
+        raise ComposerError(f"{name}: {value!r} is not a finite number")
+    if not lo <= value <= hi:
+        raise ComposerError(f"{name}: {value} is out of range ({lo} to {hi})")
+    return value
+
+
+def sampling_options(model, params: dict) -> dict:
+    """The keyword options of model.generate_batch from the page's form (ComposerError for a
+    value the command line would refuse too)."""
+    if not isinstance(params, dict):
+        raise ComposerError("params must be an object")
+    style = params.get("style") or None
+    if style is not None and style not in model.styles:
+        raise ComposerError(f"unknown style {style!r}; this model knows: {', '.join(model.styles)}")
+    meter = params.get("time_signature") or None
+    if meter is not None:
+        try:
+            num, den = (int(x) for x in str(meter).split("/"))
+        except ValueError:
+            raise ComposerError(f"time signature {meter!r} is not like 4/4 or 6/8") from None
+        meter = (num, den)
+    instruments = params.get("instruments") or None
+    if instruments is not None:
+        if not isinstance(instruments, list) or not all(isinstance(i, (str, int)) for i in instruments):
+            raise ComposerError("instruments must be a list of names or GM numbers")
+        instruments = [str(i) for i in instruments][:16]
+    seed = _number(params, "seed", int, 0, 2**32 - 1, None)
+    opts = {
+        "style": style,
+        "bars": _number(params, "bars", int, 1, MAX_BARS, 8),
+        "tempo": _number(params, "tempo", float, 20, 400, None),
+        "time_signature": meter,
+        "instruments": instruments,
+        "temperature": _number(params, "temperature", float, 0.01, 5.0, 1.0),
+        "top_p": _number(params, "top_p", float, 0.01, 1.0, 0.95),
+        "guidance": _number(params, "guidance", float, 0.0, 20.0, None),
+        "seed": secrets.randbelow(2**31) if seed is None else seed,
+    }
+    _check(model, opts)
+    return opts
+
+
+def _check(model, opts: dict) -> None:
+    """Refuse at once what generation would refuse later (unknown instrument, bad meter)."""
+    from ..generate.options import SamplingOptions, check_options, meter_index
+
+    sampling = SamplingOptions(**opts)
+    check_options(sampling)
+    if opts["time_signature"] is not None:
+        meter_index(model.tokenizer.vocab, opts["time_signature"])
+    model.requested(sampling)
+
+
+def instrument_choices(model, style: str | None) -> list[dict]:
+    """The instruments the page offers for a style: {"value" (what to post), "name"}."""
+    keys = model.style_plays(style)
+    if keys is None:
+        return []
+    return [{"value": "drums" if k == DRUM_KEY else str(k), "name": short_name(k)} for k in sorted(keys)]
+
+
+def describe(opts: dict) -> str:
+    return f"{opts['style'] or 'free'} · {opts['bars']} bars · seed {opts['seed']}"
+
+
+def _settings(opts: dict, **extra) -> dict:
+    out = {k: v for k, v in opts.items() if k != "primer"}
+    if out.get("time_signature"):
+        out["time_signature"] = "/".join(map(str, out["time_signature"]))
+    return {**out, **extra}
+
+
+# ---- the actions ------------------------------------------------------------------------
+
+def build_generate(studio, request: dict) -> Job:
+    """Generate one take, or N variations at once (params.num_samples)."""
+    params = request.get("params") or {}
+    opts = sampling_options(studio.model, params)
+    n = _number(params, "num_samples", int, 1, MAX_VARIATIONS, 1)
+
+    def run(job: Job) -> list[dict]:
+        model = with_progress(studio.model, job, opts["style"], opts["guidance"])
+        scores = model.generate_batch(**opts, num_samples=n)
+        job.check_cancel()
+        name = describe(opts)
+        return [studio.keep(score, f"{name} ({i}/{n})" if n > 1 else name, "generated",
+                            _settings(opts, num_samples=n, sample=i)) for i, score in enumerate(scores, 1)]
+
+    return Job("generate", run, bars_total=opts["bars"] * n)
+
+
+def build_continue(studio, request: dict) -> Job:
+    """The selected take as a primer: its bars, then params.bars new ones."""
+    take = studio.store.get(request.get("take"))
+    params = request.get("params") or {}
+    opts = sampling_options(studio.model, params)
+    primer = studio.score(take["id"])
+    n = _number(params, "num_samples", int, 1, MAX_VARIATIONS, 1)
+
+    def run(job: Job) -> list[dict]:
+        model = with_progress(studio.model, job, opts["style"], opts["guidance"])
+        scores = model.generate_batch(**opts, primer=primer, num_samples=n)
+        job.check_cancel()
+        name = f"{take['name']} + {opts['bars']} bars"
+        return [studio.keep(score, f"{name} ({i}/{n})" if n > 1 else name, "continued",
+                            _settings(opts, num_samples=n, sample=i, primer=take["id"]))
+                for i, score in enumerate(scores, 1)]
+
+    return Job("continue", run, bars_total=opts["bars"] * n)
+
+
+def _not_yet(name: str):
+    def build(studio, request: dict) -> Job:
+        raise ComposerError(f"{name}: this version of the model cannot do it yet")
+    return build
+
+
+register(Action("generate", "Generate", "none", "a new take with the settings on the left",
+                lambda m: True, build_generate))
+register(Action("continue", "Continue", "take", "the open take, then new bars after it",
+                lambda m: True, build_continue))
+# Planned: the model's infill and arrange (composer.generate) plug in here; until the loaded
+# model has them, the page shows the buttons disabled.
+register(Action("infill", "Infill", "selection", "rewrite the selected bars of the selected tracks",
+                lambda m: hasattr(m, "infill"), _not_yet("infill")))
+register(Action("arrange", "Arrange", "selection", "accompany the selected melody track",
+                lambda m: hasattr(m, "arrange"), _not_yet("arrange")))
