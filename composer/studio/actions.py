@@ -69,6 +69,15 @@ def _number(params: dict, name: str, kind, lo, hi, default):
     return value
 
 
+def _params(request: dict) -> dict:
+    params = request.get("params")
+    if params is None:
+        return {}
+    if not isinstance(params, dict):
+        raise ComposerError("params must be an object")
+    return params
+
+
 def sampling_options(model, params: dict) -> dict:
     """The keyword options of model.generate_batch from the page's form (ComposerError for a
     value the command line would refuse too)."""
@@ -139,7 +148,7 @@ def _settings(opts: dict, **extra) -> dict:
 
 def build_generate(studio, request: dict) -> Job:
     """Generate one take, or N variations at once (params.num_samples)."""
-    params = request.get("params") or {}
+    params = _params(request)
     opts = sampling_options(studio.model, params)
     n = _number(params, "num_samples", int, 1, MAX_VARIATIONS, 1)
 
@@ -157,7 +166,7 @@ def build_generate(studio, request: dict) -> Job:
 def build_continue(studio, request: dict) -> Job:
     """The selected take as a primer: its bars, then params.bars new ones."""
     take = studio.store.get(request.get("take"))
-    params = request.get("params") or {}
+    params = _params(request)
     opts = sampling_options(studio.model, params)
     primer = studio.score(take["id"])
     n = _number(params, "num_samples", int, 1, MAX_VARIATIONS, 1)

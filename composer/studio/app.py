@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -93,7 +94,9 @@ class Studio:
 
     def upload(self, data: bytes, filename: str) -> dict:
         """Bytes of a music file -> a take (ComposerError for anything unreadable)."""
-        name = Path(filename or "upload.mid").name
+        name = Path(filename or "").name
+        if not name:
+            raise ComposerError("the upload needs the file's name (?name=FILE.mid), whose suffix says its type")
         suffix = Path(name).suffix.lower()
         if suffix not in SUPPORTED_SUFFIXES:
             raise ComposerError(f"{name}: unsupported file type (expected {', '.join(SUPPORTED_SUFFIXES)})")
@@ -210,7 +213,7 @@ def create_app(model, takes_dir, allowed_hosts=None, max_upload: int = MAX_UPLOA
     async def take_midi(request):
         take_id = check_id(request.path_params["take_id"])
         entry = studio.store.get(take_id)
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in entry["name"]).strip("._") or take_id
+        safe = re.sub(r"[^A-Za-z0-9.-]+", "_", entry["name"]).strip("._") or take_id
         return FileResponse(studio.store.midi_path(take_id), media_type="audio/midi",
                             filename=f"{safe[:80]}.mid", headers={"Cache-Control": "no-cache"})
 

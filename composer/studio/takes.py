@@ -42,7 +42,7 @@ def clean_name(name) -> str:
     """A take name as shown and stored: one line, printable, at most MAX_NAME characters."""
     if not isinstance(name, str):
         raise ComposerError("a take name must be text")
-    text = " ".join("".join(c for c in name if c.isprintable()).split())[:MAX_NAME]
+    text = " ".join("".join(c if c.isprintable() else " " for c in name).split())[:MAX_NAME]
     if not text:
         raise ComposerError("a take name cannot be empty")
     return text
@@ -56,17 +56,21 @@ class TakeStore:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._takes: dict[str, dict] = self._load()
+        self._takes, rebuilt = self._load()
+        if rebuilt:  # the index lost or out of date: write the one the folder holds
+            self._save()
 
     # ---- reading ------------------------------------------------------------------------
-    def _load(self) -> dict[str, dict]:
+    def _load(self) -> tuple[dict[str, dict], bool]:
+        """The takes, and whether the index had to be rebuilt."""
         index = self.folder / INDEX
         entries: list = []
+        rebuilt = False
         try:
             data = json.loads(index.read_text(encoding="utf-8"))
             entries = data["takes"] if isinstance(data, dict) and isinstance(data.get("takes"), list) else []
         except (OSError, ValueError):
-            pass
+            rebuilt = index.exists()
         takes = {}
         for e in entries:
             if isinstance(e, dict) and isinstance(e.get("id"), str) and ID_PATTERN.fullmatch(e["id"]) \
@@ -75,9 +79,10 @@ class TakeStore:
         # MIDI files the index does not list (an index lost or older than its files): keep them
         for path in sorted(self.folder.glob("*.mid")):
             if ID_PATTERN.fullmatch(path.stem) and path.stem not in takes:
+                rebuilt = True
                 takes[path.stem] = {"id": path.stem, "name": f"take {path.stem[:6]}", "source": "found",
                                     "created": path.stat().st_mtime, "settings": {}}
-        return takes
+        return takes, rebuilt or len(takes) != len(entries)
 
     def list(self) -> list[dict]:
         """Every take, newest first."""
