@@ -474,6 +474,49 @@ def studio(model_path, takes_dir, host, port, no_browser):
     serve(model, takes_dir, host, port, open_browser=not no_browser, echo=lambda m: click.echo(m, err=m.startswith("warning")))
 
 
+# ---- audio and notation out (composer/studio/export.py) ----------------------------------
+
+@cli.command()
+@click.argument("input_file", metavar="IN", type=PathArg(dir_okay=False))
+@click.option("-o", "--output", type=PathArg(dir_okay=False), required=True, help="WAV file to write.")
+@click.option("--soundfont", type=PathArg(dir_okay=False, exists=True), default=None,
+              help="SF2 sound font [default: the General MIDI font pretty_midi ships, TimGM6mb.sf2].")
+@click.option("--sample-rate", type=click.IntRange(8000, 192000), default=44100, show_default=True)
+@click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
+def render(input_file: Path, output: Path, soundfont, sample_rate, force):
+    """Render IN (MIDI, MusicXML, ...) to audio (WAV) with FluidSynth."""
+    from .load import load_score
+    from .studio.export import render_wav
+
+    if output.suffix.lower() != ".wav":
+        raise click.BadParameter(f"{output}: give a .wav file name", param_hint="'--output'")
+    _check_output(output, force, [input_file])
+    seconds = render_wav(load_score(input_file), output, soundfont, sample_rate, overwrite=force)
+    click.echo(f"wrote {output}: {seconds:.1f} s at {sample_rate} Hz")
+
+
+@cli.command()
+@click.argument("input_file", metavar="IN", type=PathArg(dir_okay=False))
+@click.option("-o", "--output", type=PathArg(dir_okay=False), required=True,
+              help="File to write: .musicxml (or .xml) for notation, .png for a piano-roll picture.")
+@click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
+def export(input_file: Path, output: Path, force):
+    """Export IN (MIDI, MusicXML, ...) as MusicXML (music21) or a piano-roll PNG (matplotlib)."""
+    from .load import load_score
+    from .studio.export import export_musicxml, export_png
+
+    kind = output.suffix.lower()
+    if kind not in (".musicxml", ".xml", ".png"):
+        raise click.BadParameter(f"{output}: give a .musicxml, .xml or .png file name", param_hint="'--output'")
+    _check_output(output, force, [input_file])
+    score = load_score(input_file)
+    if kind == ".png":
+        export_png(score, output, title=input_file.name, overwrite=force)
+    else:
+        export_musicxml(score, output, overwrite=force)
+    click.echo(f"wrote {output}: {score.note_count} notes, {len(score.tracks)} tracks")
+
+
 def main():
     """The console entry point. A command that imported torch ends with os._exit once its output
     is flushed: the interpreter's teardown of torch's modules takes ~0.4 s and does nothing for

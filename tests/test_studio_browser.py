@@ -16,11 +16,11 @@ import urllib.request
 
 import pytest
 
+from composer.midi_io import read_midi
+
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install '.[test]')")
-
-from composer.midi_io import read_midi  # noqa: E402
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import math
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ..errors import ComposerError
 from ..gm import short_name
@@ -57,9 +57,9 @@ def _number(params: dict, name: str, kind, lo, hi, default):
     if value is None or value == "":
         return default
     try:
-        if isinstance(value, bool):
-            raise ValueError
-        value = kind(value)
+        value = kind(value) if not isinstance(value, bool) else None  # true/false is no number
+        if value is None:
+            raise TypeError(name)
     except (TypeError, ValueError, OverflowError):
         raise ComposerError(f"{name}: {value!r} is not a number") from None
     if kind is float and not math.isfinite(value):

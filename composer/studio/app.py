@@ -113,7 +113,7 @@ class Studio:
                     score = load_score(tmp, channels=True)
                 except ComposerError as e:
                     raise ComposerError(f"{name}: {getattr(e, 'reason', e)}") from None
-                except Exception as e:  # noqa: BLE001: a parser's surprise is still a bad file
+                except Exception as e:  # noqa: BLE001 (a parser's surprise is still a bad file)
                     raise ComposerError(f"{name}: cannot read it ({type(e).__name__})") from None
             if score.note_count == 0:
                 raise ComposerError(f"{name}: no notes")

@@ -20,8 +20,8 @@ import secrets
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -38,7 +38,7 @@ class Cancelled(Exception):
 @dataclass
 class Job:
     action: str
-    run: Callable[["Job"], list[dict]]  # the work: returns the takes it made
+    run: Callable[[Job], list[dict]]  # the work: returns the takes it made
     bars_total: int = 0
     id: str = field(default_factory=lambda: secrets.token_hex(8))
     status: str = "queued"  # queued, running, done, failed, cancelled
@@ -125,7 +125,7 @@ class JobQueue:
                 job.status = "cancelled"
             except ComposerError as e:
                 job.status, job.error = "failed", " ".join(str(e).split())
-            except Exception as e:  # noqa: BLE001: the worker must outlive any one job
+            except Exception as e:  # noqa: BLE001 (the worker must outlive any one job)
                 job.status, job.error = "failed", f"internal error: {type(e).__name__}: {e}"
                 if self._on_error:
                     self._on_error(traceback.format_exc())
