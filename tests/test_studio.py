@@ -240,6 +240,9 @@ def test_other_hosts_and_other_sites_pages_are_refused(model, tmp_path):
     with TestClient(create_app(model, tmp_path / "t"), base_url="http://127.0.0.1:8000") as c:
         assert c.get("/api/takes").status_code == 200
         assert c.get("/api/takes", headers={"host": "evil.example:8000"}).status_code == 400  # DNS rebinding
+        assert c.get("/api/takes", headers={"host": "[::1]:8000"}).status_code == 200
+        assert c.get("/api/takes", headers={"host": "localhost"}).status_code == 200
+        assert c.get("/api/takes", headers={"host": "127.0.0.1.evil.example"}).status_code == 400
         r = c.post("/api/jobs", json={"action": "generate", "params": {"bars": 1}},
                    headers={"origin": "http://evil.example"})
         assert r.status_code == 403
@@ -251,6 +254,8 @@ def test_other_hosts_and_other_sites_pages_are_refused(model, tmp_path):
 def test_the_page_its_scripts_and_the_sound_font_come_from_the_server(client):
     page = client.get("/")
     assert page.status_code == 200 and "importmap" in page.text
+    policy = page.headers["content-security-policy"]  # the browser may fetch from this server only
+    assert policy.startswith("default-src 'self'; script-src 'self' 'wasm-unsafe-eval' 'sha256-") and "http" not in policy
     assert "http://" not in page.text and "https://" not in page.text  # nothing from the internet
     for path in ["/static/studio.js", "/static/studio.css", "/static/vendor/spessasynth_lib/index.js",
                  "/static/vendor/spessasynth_lib/spessasynth_processor.min.js",

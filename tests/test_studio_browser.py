@@ -59,7 +59,7 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(server):
+def browser():
     executable = find_chromium()
     with playwright.sync_playwright() as p:
         try:
@@ -67,14 +67,28 @@ def page(server):
         except playwright.Error as e:
             pytest.skip(f"no Chromium to drive (apt-get install chromium, or playwright install chromium): "
                         f"{str(e).splitlines()[0]}")
-        page = browser.new_page(viewport={"width": 1400, "height": 860}, accept_downloads=True)
-        page.problems = []
-        page.on("pageerror", lambda e: page.problems.append(str(e)))
-        page.on("console", lambda m: m.type == "error" and page.problems.append(m.text))
-        page.goto(server[0])
-        page.wait_for_function("window.studio && window.studio.ready", timeout=30_000)
-        yield page
+        yield browser
         browser.close()
+
+
+def open_page(browser, url, bypass_csp: bool):
+    page = browser.new_page(viewport={"width": 1400, "height": 860}, accept_downloads=True, bypass_csp=bypass_csp)
+    page.problems, page.requested = [], []
+    page.on("request", lambda r: page.requested.append(r.url))
+    page.on("pageerror", lambda e: page.problems.append(str(e)))
+    page.on("console", lambda m: m.type == "error" and page.problems.append(m.text))
+    page.goto(url)
+    return page
+
+
+@pytest.fixture(scope="module")
+def page(server, browser):
+    """The page, its security policy waived so the test can evaluate its own expressions in it
+    (test_the_page_works_under_its_security_policy runs without the waiver)."""
+    page = open_page(browser, server[0], bypass_csp=True)
+    page.wait_for_function("window.studio && window.studio.ready", timeout=30_000)
+    yield page
+    page.close()
 
 
 def api(server, path):
@@ -125,6 +139,35 @@ def test_generate_see_hear_download(server, page, tmp_path):
     assert download.value.suggested_filename == "jazz_2_bars_seed_5.mid"
     assert read_midi(path).note_count == roll["notes"]
     assert page.problems == []
+
+
+def test_the_page_works_under_its_security_policy(server, browser):
+    """Generate and play with the page's Content-Security-Policy in force: nothing refused, and
+    every request went to the studio's server."""
+    page = open_page(browser, server[0], bypass_csp=False)
+    page.wait_for_selector("#style option[value=jazz]", state="attached")
+    page.fill("#bars", "1")
+    page.click("#generate")
+    page.wait_for_selector('#roll:not([data-notes="0"])', timeout=60_000)
+    page.wait_for_selector("#synth-status.ok", timeout=30_000)
+    page.click("#play")
+    page.wait_for_selector("body[data-notes-played]", timeout=20_000)
+    page.click("#stop")
+    assert page.problems == []  # no script error, nothing the policy refused
+    assert page.requested and all(url.startswith(server[0]) for url in page.requested)  # offline
+    page.close()
+
+
+def test_variations_make_several_takes(server, page):
+    before = len(api(server, "/api/takes")["takes"])
+    page.fill("#bars", "1")
+    page.fill("#num-variations", "2")
+    page.click("#variations")
+    page.wait_for_function("!window.studio.state.job && document.querySelectorAll('#takes li').length === "
+                           f"{before + 2} && !document.getElementById('message').hidden", timeout=60_000)
+    names = [t["name"] for t in api(server, "/api/takes")["takes"][:2]]
+    assert sorted(names) == ["jazz · 1 bars · seed 5 (1/2)", "jazz · 1 bars · seed 5 (2/2)"]
+    assert "2 takes made" in page.text_content("#message-text")
 
 
 def test_stop_a_long_generation(page):

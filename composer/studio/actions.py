@@ -128,7 +128,9 @@ def _check(model, opts: dict) -> None:
 def instrument_choices(model, style: str | None) -> list[dict]:
     """The instruments the page offers for a style: {"value" (what to post), "name"}."""
     keys = model.style_plays(style)
-    if keys is None:
+    if keys is None and style is None:  # unconditioned: whatever any style plays
+        keys = set().union(*(model.style_plays(s) or set() for s in model.styles))
+    if not keys:
         return []
     return [{"value": "drums" if k == DRUM_KEY else str(k), "name": short_name(k)} for k in sorted(keys)]
 

@@ -20,7 +20,9 @@ job, 413 too large, 403 another site's page); the server never sends a traceback
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -34,7 +36,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -52,7 +53,7 @@ STATIC = Path(__file__).parent / "static"
 MAX_UPLOAD_BYTES = 4 * 1024 * 1024
 MAX_JSON_BYTES = 64 * 1024
 METERS = ["4/4", "3/4", "2/4", "6/8", "5/4", "7/8", "12/8", "2/2", "9/8", "6/4"]
-LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "[::1]", "::1"]
+LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
 
 
 def soundfont_path() -> Path | None:
@@ -88,7 +89,7 @@ class Studio:
         m = self.model
         styles = [{"name": s, "instruments": instrument_choices(m, s), "guidance": m.guidance_for(s),
                    "guidance_bars": m.guidance_bars_for(s)} for s in m.styles]
-        return {"styles": styles, "meters": METERS, "soundfont": soundfont_path() is not None,
+        return {"styles": styles, "any_style": instrument_choices(m, None), "meters": METERS, "soundfont": soundfont_path() is not None,
                 "max_upload": self.max_upload, "upload_types": list(SUPPORTED_SUFFIXES),
                 "actions": [a.public(m) for a in ACTIONS.values()], "takes_folder": str(self.store.folder)}
 
@@ -120,6 +121,18 @@ class Studio:
             return self.keep(score, Path(name).stem or "upload", "uploaded", {"file": name})
         finally:
             Path(tmp).unlink(missing_ok=True)
+
+
+def page_policy() -> str:
+    """The page's Content-Security-Policy: everything from this server only (the browser itself
+    then refuses any request elsewhere), the one inline script (the import map) by its hash."""
+    html = (STATIC / "index.html").read_text(encoding="utf-8")
+    inline = re.findall(r"<script type=\"importmap\">(.*?)</script>", html, flags=re.S)
+    hashes = " ".join("'sha256-" + base64.b64encode(hashlib.sha256(x.encode()).digest()).decode() + "'"
+                      for x in inline)
+    # wasm-unsafe-eval: the synthesizer compiles its WebAssembly (the Vorbis decoder) in the page
+    return (f"default-src 'self'; script-src 'self' 'wasm-unsafe-eval' {hashes}; img-src 'self' data:; "
+            "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'")
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -164,7 +177,8 @@ def create_app(model, takes_dir, allowed_hosts=None, max_upload: int = MAX_UPLOA
     hosts = list(allowed_hosts or LOOPBACK_HOSTS)
 
     async def page(request):
-        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache",
+                                                            "Content-Security-Policy": page_policy()})
 
     async def soundfont(request):
         path = soundfont_path()
@@ -261,8 +275,7 @@ def create_app(model, takes_dir, allowed_hosts=None, max_upload: int = MAX_UPLOA
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=hosts),
-                    Middleware(SameOriginMiddleware, allowed_hosts=hosts),
+        middleware=[Middleware(LocalOnlyMiddleware, allowed_hosts=hosts),
                     Middleware(GZipMiddleware, minimum_size=1024)],
         exception_handlers={ComposerError: composer_error, HTTPException: http_error, Exception: internal_error},
         lifespan=_lifespan(studio),
@@ -279,20 +292,33 @@ def _lifespan(studio: Studio):
     return lifespan
 
 
-class SameOriginMiddleware:
-    """Refuses (403) a request that changes something (not GET/HEAD) when the browser says it
-    comes from another site's page (its Origin header names another host): no web page the
-    user visits can generate, rename or delete takes through the studio."""
+def _host_name(host: str) -> str:
+    """The name in a Host header, without its port ("[::1]:8000" -> "[::1]")."""
+    if host.startswith("["):
+        return host[:host.find("]") + 1] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+class LocalOnlyMiddleware:
+    """Two checks before any route:
+    - the Host header must name one of `allowed_hosts` (400 otherwise): a page of another site
+      that points its own name at 127.0.0.1 (DNS rebinding) is not answered;
+    - a request that changes something (not GET/HEAD) whose Origin header (set by browsers)
+      is another site's is refused (403): no web page the user visits can generate, upload,
+      rename or delete takes through the studio."""
 
     def __init__(self, app, allowed_hosts):
         self.app, self.hosts = app, set(allowed_hosts)
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope["method"] not in ("GET", "HEAD"):
+        if scope["type"] == "http":
             headers = dict(scope["headers"])
-            origin = headers.get(b"origin", b"").decode("latin-1")
             host = headers.get(b"host", b"").decode("latin-1")
-            if origin and "*" not in self.hosts and origin.split("://", 1)[-1] != host:
+            if "*" not in self.hosts and _host_name(host) not in self.hosts:
+                await _error(400, "invalid Host header")(scope, receive, send)
+                return
+            origin = headers.get(b"origin", b"").decode("latin-1")
+            if scope["method"] not in ("GET", "HEAD") and origin and origin.split("://", 1)[-1] != host:
                 await _error(403, "requests from another site's page are refused")(scope, receive, send)
                 return
         await self.app(scope, receive, send)

@@ -22,8 +22,9 @@ def default_takes_dir() -> Path:
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
+    host = host.strip("[]")
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
 

@@ -56,12 +56,16 @@ const synthReady = (async () => {
     await ctx.audioWorklet.addModule("/static/vendor/spessasynth_lib/spessasynth_processor.min.js");
     synth = new WorkletSynthesizer(ctx);
     synth.connect(ctx.destination);
-    await synth.soundBankManager.addSoundBank(await font, "gm");
+    const bank = await font;
+    // browsers start audio only after a click on the page
+    if (ctx.state === "suspended") $("synth-status").textContent = "sound: starts with your first click";
+    await synth.soundBankManager.addSoundBank(bank, "gm");
     await synth.isReady;
     seq = new Sequencer(synth);
     seq.loopCount = 0;
     synth.eventHandler.addEvent("noteOn", "studio", () => {
       studio.notesPlayed++;
+      document.body.dataset.notesPlayed = String(studio.notesPlayed);
       if (studio.clickedAt !== null && studio.firstSoundMs === null) {
         studio.firstSoundMs = performance.now() - studio.clickedAt;
         if (studio.generateClickedAt !== null) studio.firstSoundSinceGenerateMs = performance.now() - studio.generateClickedAt;
@@ -382,7 +386,7 @@ function params() {
 async function startJob(action, extra = {}) {
   if (state.job) return;
   try {
-    const body = { action, params: params(), ...extra };
+    const body = { action, ...extra, params: { ...params(), ...(extra.params || {}) } };
     if (state.take) {
       body.take = body.take ?? state.take.id;
       body.selection = { bars: state.selection.bars, tracks: [...state.selection.tracks].sort((a, b) => a - b) };
@@ -433,22 +437,22 @@ $("settings").onsubmit = (ev) => {
 };
 $("variations").onclick = () => {
   const n = Math.max(2, Math.min(8, Number($("num-variations").value) || 4));
-  const p = params(); p.num_samples = n;
-  startJobWith("generate", p);
+  startJob("generate", { params: { num_samples: n } });
 };
-async function startJobWith(action, p) {
-  if (state.job) return;
-  try {
-    const job = await api("POST", "/api/jobs", { action, params: p });
-    state.job = job; showJob(job); pollJob(job.id);
-  } catch (e) { showMessage(e.message); }
-}
 $("stop-job").onclick = async () => {
   if (!state.job) return;
   try { showJob(await api("POST", `/api/jobs/${state.job.id}/cancel`)); } catch (e) { showMessage(e.message); }
 };
 $("play").onclick = () => play();
 $("stop").onclick = () => stop();
+// space: play / stop (outside the form's fields)
+document.addEventListener("keydown", (ev) => {
+  if (ev.code !== "Space" || ev.target.closest("input, select, textarea, button")) return;
+  ev.preventDefault();
+  if (studio.playing) stop(); else play();
+});
+// takes made or renamed in another tab show up when this one comes back
+window.addEventListener("focus", () => { if (state.model) loadTakes().catch(() => {}); });
 
 // actions that work on the open take (continue, and those other versions of the model add)
 function updateActions() {
@@ -481,7 +485,7 @@ function fillInstruments() {
   const style = state.model.styles.find((s) => s.name === $("style").value);
   const box = $("instruments");
   box.querySelectorAll("label").forEach((l) => l.remove());
-  for (const inst of style ? style.instruments : []) {
+  for (const inst of style ? style.instruments : state.model.any_style) {
     const label = document.createElement("label");
     const cb = Object.assign(document.createElement("input"), { type: "checkbox", value: inst.value, name: "instrument" });
     label.append(cb, inst.name);
