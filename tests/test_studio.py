@@ -179,6 +179,56 @@ def test_upload_continue_rename_delete_and_restart(model, tmp_path):
     assert [t["id"] for t in json.loads((folder / "index.json").read_text())["takes"]] == [sketch["id"]]
 
 
+def test_infill_and_arrange_plug_into_the_actions(model, tmp_path):
+    """Where the model offers infill_batch/arrange_batch (and was trained for them), the page's
+    selection reaches them: bars as 0-based indices, tracks as `#N`, the form's options."""
+    import copy
+
+    fake = copy.copy(model)
+    fake.tokenizer = copy.copy(model.tokenizer)
+    fake.tokenizer.vocab = copy.copy(model.tokenizer.vocab)
+    fake.tokenizer.vocab.infill = True
+    calls = []
+
+    def infill_batch(score, bars, tracks=None, where="the piece", **options):
+        calls.append(("infill", bars, tracks, where, options))
+        return [score] * options["num_samples"]
+
+    def arrange_batch(score, replace_tracks=None, where="the piece", **options):
+        calls.append(("arrange", replace_tracks, where, options))
+        return [score] * options["num_samples"]
+
+    fake.infill_batch, fake.arrange_batch = infill_batch, arrange_batch
+    with client_for(fake, tmp_path / "takes") as c:
+        actions = {a["name"]: a for a in c.get("/api/model").json()["actions"]}
+        assert actions["infill"]["available"] and actions["arrange"]["available"]
+        sketch = upload(c, sketch_bytes(4), "tune.mid").json()
+        job = {"action": "infill", "take": sketch["id"], "params": {"style": "jazz", "seed": 4, "bars": 99}}
+        for selection in ({"bars": None, "tracks": []}, {"bars": [2, 1]}, {"bars": [0, 1], "tracks": [1]},
+                          {"bars": [0, 1], "tracks": ["#1"]}):
+            assert c.post("/api/jobs", json={**job, "selection": selection}).status_code == 400, selection
+        done = wait(c, c.post("/api/jobs", json={**job, "selection": {"bars": [1, 2], "tracks": [0]}}).json())
+        assert done["status"] == "done" and done["takes"][0]["name"] == "tune, bars 2-3 rewritten"
+        assert calls.pop() == ("infill", [1, 2], ["#1"], "tune", {"style": "jazz", "temperature": 1.0, "top_p": 0.95,
+                                                                   "guidance": None, "seed": 4, "num_samples": 1})
+        arrange = {"action": "arrange", "take": sketch["id"], "params": {"seed": 1, "instruments": ["32"]}}
+        assert "choose a style" in c.post("/api/jobs", json=arrange).json()["error"]
+        arrange["params"]["style"] = "jazz"
+        done = wait(c, c.post("/api/jobs", json=arrange).json())
+        assert done["status"] == "done" and done["takes"][0]["name"] == "tune, arranged (jazz)"
+        assert calls.pop() == ("arrange", None, "tune", {"style": "jazz", "temperature": 1.0, "top_p": 0.95,
+                                                          "guidance": None, "seed": 1, "instruments": ["32"],
+                                                          "num_samples": 1})
+    from composer.studio.actions import can
+
+    with client_for(model, tmp_path / "takes") as c:  # the bundled model: available if it can
+        actions = {a["name"]: a for a in c.get("/api/model").json()["actions"]}
+        assert actions["infill"]["available"] == can(model, "infill_batch")
+        if not can(model, "infill_batch"):
+            r = c.post("/api/jobs", json={"action": "infill", "take": sketch["id"], "selection": {"bars": [0, 0]}})
+            assert r.status_code == 400 and "the loaded model cannot do this" in r.json()["error"]
+
+
 MUSICXML = """<?xml version="1.0" encoding="UTF-8"?>
 <score-partwise version="3.1"><part-list><score-part id="P1"><part-name>Flute</part-name></score-part></part-list>
 <part id="P1"><measure number="1"><attributes><divisions>1</divisions><time><beats>4</beats><beat-type>4</beat-type></time>
@@ -272,7 +322,7 @@ def test_the_page_its_scripts_and_the_sound_font_come_from_the_server(client):
     assert {"value": "drums", "name": "Drums"} in jazz["instruments"]
     actions = {a["name"]: a for a in info["actions"]}
     assert actions["generate"]["available"] and actions["continue"]["available"]
-    assert actions["infill"]["needs"] == "selection"
+    assert actions["infill"]["needs"] == "bars" and actions["arrange"]["needs"] == "take"
 
 
 @pytest.mark.slow

@@ -3,9 +3,9 @@
 Each Action names what it needs from the page (nothing, a take, or a take with selected bars
 and tracks), says whether the loaded model can do it, and turns a request into a Job (checked
 at once, so a bad request is a 400 and never a failed job). The page builds its buttons from
-GET /api/model's "actions", so a new action (infill, arrange) is one entry here:
+GET /api/model's "actions", so a new action is one entry here:
 
-    register(Action("infill", "Infill", needs="selection", available=lambda m: hasattr(m, "infill"),
+    register(Action("infill", "Infill", needs="bars", available=lambda m: can(m, "infill_batch"),
                     build=build_infill, help="..."))
 
 `build(studio, request)` gets the JSON the page posts: {"action", "take", "selection": {"bars":
@@ -33,7 +33,7 @@ MAX_VARIATIONS = 8
 class Action:
     name: str
     label: str
-    needs: str  # "none", "take" or "selection" (a take with bars and tracks picked on the roll)
+    needs: str  # "none", "take", or "bars" (a take with bars picked on the roll; tracks optional)
     help: str
     available: Callable[[object], bool]
     build: Callable[[object, dict], Job]
@@ -185,19 +185,91 @@ def build_continue(studio, request: dict) -> Job:
     return Job("continue", run, bars_total=opts["bars"] * n)
 
 
-def _not_yet(name: str):
-    def build(studio, request: dict) -> Job:
-        raise ComposerError(f"{name}: this version of the model cannot do it yet")
-    return build
+def can(model, method: str) -> bool:
+    """Whether `model` offers infill_batch/arrange_batch and was trained for them (a vocabulary
+    with infill tokens)."""
+    vocab = getattr(getattr(model, "tokenizer", None), "vocab", None)
+    return hasattr(model, method) and bool(getattr(vocab, "infill", False))
+
+
+def _fill_options(model, params: dict, *keep: str) -> dict:
+    """The sampling options infill and arrange take (the form's other fields do not apply)."""
+    opts = sampling_options(model, {k: v for k, v in params.items() if k != "bars"})
+    return {k: v for k, v in opts.items() if k in ("style", "temperature", "top_p", "guidance", "seed", *keep)}
+
+
+def _selected_tracks(request: dict, score) -> list[str]:
+    """The tracks picked on the roll (indices into the take's tracks) as `#N` names."""
+    tracks = (request.get("selection") or {}).get("tracks") or []
+    if not isinstance(tracks, list) or not all(isinstance(i, int) and 0 <= i < len(score.tracks) for i in tracks):
+        raise ComposerError(f"selection: tracks must be numbers from 0 to {len(score.tracks) - 1}")
+    return [f"#{i + 1}" for i in sorted(set(tracks))]
+
+
+def _selected_bars(request: dict) -> list[int]:
+    bars = (request.get("selection") or {}).get("bars")
+    if not (isinstance(bars, list) and len(bars) == 2 and all(isinstance(b, int) and b >= 0 for b in bars)
+            and bars[0] <= bars[1]):
+        raise ComposerError("select the bars to rewrite on the roll (click a bar number; shift-click for a range)")
+    return list(range(bars[0], bars[1] + 1))
+
+
+def build_infill(studio, request: dict) -> Job:
+    """The selected bars of the open take rewritten (only the selected tracks, if any)."""
+    take = studio.store.get(request.get("take"))
+    params = _params(request)
+    score = studio.score(take["id"])
+    bars, tracks = _selected_bars(request), _selected_tracks(request, score)
+    opts = _fill_options(studio.model, params)
+    n = _number(params, "num_samples", int, 1, MAX_VARIATIONS, 1)
+
+    def run(job: Job) -> list[dict]:
+        model = with_progress(studio.model, job, opts["style"], opts["guidance"])
+        scores = model.infill_batch(score, bars, tracks or None, where=take["name"], num_samples=n, **opts)
+        job.check_cancel()
+        what = f"bar {bars[0] + 1}" if len(bars) == 1 else f"bars {bars[0] + 1}-{bars[-1] + 1}"
+        name = f"{take['name']}, {what} rewritten"
+        return [studio.keep(s, f"{name} ({i}/{n})" if n > 1 else name, "infilled",
+                            _settings(opts, num_samples=n, sample=i, source=take["id"], bars=[bars[0], bars[-1]],
+                                      tracks=tracks))
+                for i, s in enumerate(scores, 1)]
+
+    return Job("infill", run)
+
+
+def build_arrange(studio, request: dict) -> Job:
+    """The open take with accompaniment in the chosen style (with tracks selected: those
+    tracks written anew against the others)."""
+    take = studio.store.get(request.get("take"))
+    params = _params(request)
+    score = studio.score(take["id"])
+    tracks = _selected_tracks(request, score)
+    opts = _fill_options(studio.model, params, *(() if tracks else ("instruments",)))
+    if opts["style"] is None:
+        raise ComposerError("arrange: choose a style (the accompaniment's)")
+    n = _number(params, "num_samples", int, 1, MAX_VARIATIONS, 1)
+
+    def run(job: Job) -> list[dict]:
+        model = with_progress(studio.model, job, opts["style"], opts["guidance"])
+        scores = model.arrange_batch(score, replace_tracks=tracks or None, where=take["name"], num_samples=n,
+                                     **opts)
+        job.check_cancel()
+        name = f"{take['name']}, arranged ({opts['style']})"
+        return [studio.keep(s, f"{name} ({i}/{n})" if n > 1 else name, "arranged",
+                            _settings(opts, num_samples=n, sample=i, source=take["id"], tracks=tracks))
+                for i, s in enumerate(scores, 1)]
+
+    return Job("arrange", run)
 
 
 register(Action("generate", "Generate", "none", "a new take with the settings on the left",
                 lambda m: True, build_generate))
 register(Action("continue", "Continue", "take", "the open take, then new bars after it",
                 lambda m: True, build_continue))
-# Planned: the model's infill and arrange (composer.generate) plug in here; until the loaded
-# model has them, the page shows the buttons disabled.
-register(Action("infill", "Infill", "selection", "rewrite the selected bars of the selected tracks",
-                lambda m: hasattr(m, "infill"), _not_yet("infill")))
-register(Action("arrange", "Arrange", "selection", "accompany the selected melody track",
-                lambda m: hasattr(m, "arrange"), _not_yet("arrange")))
+# composer.generate's infill and arrange (ComposerModel.infill_batch, arrange_batch): offered
+# where the loaded model has them and was trained with infill tokens
+register(Action("infill", "Infill", "bars", "rewrite the selected bars (of the selected tracks, or of all)",
+                lambda m: can(m, "infill_batch"), build_infill))
+register(Action("arrange", "Arrange", "take",
+                "accompany the open take in the style on the left (tracks selected: write those anew)",
+                lambda m: can(m, "arrange_batch"), build_arrange))

@@ -127,7 +127,7 @@ def page_policy() -> str:
     """The page's Content-Security-Policy: everything from this server only (the browser itself
     then refuses any request elsewhere), the one inline script (the import map) by its hash."""
     html = (STATIC / "index.html").read_text(encoding="utf-8")
-    inline = re.findall(r"<script type=\"importmap\">(.*?)</script>", html, flags=re.S)
+    inline = re.findall(r"<script type=\"importmap\">(.*?)</script>", html, flags=re.DOTALL)
     hashes = " ".join("'sha256-" + base64.b64encode(hashlib.sha256(x.encode()).digest()).decode() + "'"
                       for x in inline)
     # wasm-unsafe-eval: the synthesizer compiles its WebAssembly (the Vorbis decoder) in the page
@@ -196,7 +196,8 @@ def create_app(model, takes_dir, allowed_hosts=None, max_upload: int = MAX_UPLOA
         if action is None:
             raise ComposerError(f"unknown action {body.get('action')!r}")
         if not action.available(studio.model):
-            raise ComposerError(f"{action.name}: this version of the model cannot do it yet")
+            raise ComposerError(f"{action.name}: the loaded model cannot do this (not in this version of "
+                                "composer, or a model trained without infill tokens)")
         job = await run_in_threadpool(action.build, studio, body)
         studio.jobs.submit(job)
         return JSONResponse(_job_json(studio, job), status_code=202)

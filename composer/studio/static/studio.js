@@ -407,7 +407,7 @@ function showJob(job) {
   $("progress-bar").value = job.bars_total ? job.bars_done / job.bars_total : 0;
   $("progress-text").textContent = job.status === "queued"
     ? `waiting: ${job.ahead} job${job.ahead === 1 ? "" : "s"} ahead`
-    : `bar ${job.bars_done} / ${job.bars_total}`;
+    : job.bars_total ? `bar ${job.bars_done} / ${job.bars_total}` : `working… ${Math.round(job.seconds)} s`;
   $("job-status").hidden = !running;
   $("job-status").textContent = running ? $("progress-text").textContent : "";
 }
@@ -462,7 +462,7 @@ function updateActions() {
     for (const a of state.model.actions.filter((x) => x.needs !== "none")) {
       const b = Object.assign(document.createElement("button"), { type: "button", textContent: a.label, id: `action-${a.name}` });
       b.dataset.needs = a.needs;
-      b.title = a.available ? a.help : `${a.label}: not in this version of the model`;
+      b.title = a.available ? a.help : `${a.label}: the loaded model cannot do this (not in this version, or not trained for it)`;
       b.dataset.available = a.available ? "1" : "";
       b.onclick = () => startJob(a.name);
       box.append(b);
@@ -470,8 +470,7 @@ function updateActions() {
   }
   const sel = state.selection;
   for (const b of box.children) {
-    const ok = b.dataset.available && state.take && !state.job &&
-      (b.dataset.needs !== "selection" || sel.bars !== null || sel.tracks.size > 0);
+    const ok = b.dataset.available && state.take && !state.job && (b.dataset.needs !== "bars" || sel.bars !== null);
     b.disabled = !ok;
   }
   const parts = [];
