@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -245,10 +246,21 @@ def test_musicxml_upload_becomes_a_midi_take(client):
     assert [n[2] for t in roll["tracks"] for n in t["notes"]] == [72, 76]
 
 
+def zip_bomb() -> bytes:
+    """A small .mxl whose one member unpacks to 80 MB of zeros."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("score.xml", b"\x00" * (80 * 2**20))
+    return buf.getvalue()
+
+
 def test_bad_uploads_are_4xx_and_the_server_keeps_serving(model, tmp_path):
     folder = tmp_path / "takes"
     good = sketch_bytes(1)
-    with client_for(model, folder, max_upload=64 * 1024) as c:
+    with client_for(model, folder, max_upload=256 * 1024) as c:
         cases = [(b"not a midi file at all", "x.mid", 400, "not a MIDI file"),
                  (good[:40], "cut.mid", 400, "truncated"),
                  (b"MThd\x00\x00\x00\x06\x00\x02\x00\x01\x01\xe0", "type2.mid", 400, "type-2"),
@@ -256,13 +268,15 @@ def test_bad_uploads_are_4xx_and_the_server_keeps_serving(model, tmp_path):
                  (good, "song.exe", 400, "unsupported file type"),
                  (good, "", 400, "needs the file's name"),
                  (b"<score-partwise><part", "bad.musicxml", 400, "bad.musicxml"),
-                 (b"\x00" * (64 * 1024 + 1), "big.mid", 413, "too large")]
+                 (b"\x00" * (256 * 1024 + 1), "big.mid", 413, "too large"),
+                 (b"PK\x03\x04 not really", "bad.mxl", 400, "damaged zip"),
+                 (zip_bomb(), "bomb.mxl", 400, "unpacks to 80 MB")]
         for data, name, status, words in cases:
             r = upload(c, data, name)
             assert r.status_code == status, (name, r.text)
             assert words in r.json()["error"] and "Traceback" not in r.text, (name, r.text)
         # a body without Content-Length (chunked) is cut off at the limit too
-        r = c.post("/api/upload?name=big.mid", content=iter([b"\x00" * 40_000] * 3))
+        r = c.post("/api/upload?name=big.mid", content=iter([b"\x00" * 100_000] * 3))
         assert r.status_code == 413
         assert c.get("/api/takes").json()["takes"] == []
         assert upload(c, good).status_code == 201  # still serving, and the good file works
@@ -369,8 +383,11 @@ def test_cli_studio_serves_on_loopback_and_warns_for_other_hosts(tmp_path):
             except OSError:
                 time.sleep(0.1)
         assert "jazz" in [s["name"] for s in info["styles"]]
+        proc.send_signal(signal.SIGINT)  # Ctrl-C: a clean stop
+        assert proc.wait(30) == 0
+        assert proc.stdout.read() == "composer studio: stopped\n" and proc.stderr.read() == ""
     finally:
-        proc.terminate()
+        proc.kill()
         proc.wait(30)
     proc = start("--host", "0.0.0.0")
     try:

@@ -23,12 +23,14 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import io
 import json
 import os
 import re
 import sys
 import tempfile
 import threading
+import zipfile
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -103,6 +105,8 @@ class Studio:
             raise ComposerError(f"{name}: unsupported file type (expected {', '.join(SUPPORTED_SUFFIXES)})")
         if not data:
             raise ComposerError(f"{name}: empty file")
+        if suffix == ".mxl":
+            _check_zip(data, name)
         from ..load import load_score
 
         fd, tmp = tempfile.mkstemp(prefix=".upload-", suffix=suffix, dir=self.store.folder)
@@ -133,6 +137,21 @@ def page_policy() -> str:
     # wasm-unsafe-eval: the synthesizer compiles its WebAssembly (the Vorbis decoder) in the page
     return (f"default-src 'self'; script-src 'self' 'wasm-unsafe-eval' {hashes}; img-src 'self' data:; "
             "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'")
+
+
+MAX_UNZIPPED_BYTES = 64 * 1024 * 1024
+
+
+def _check_zip(data: bytes, name: str) -> None:
+    """A compressed MusicXML file (.mxl, a zip) that unpacks to at most MAX_UNZIPPED_BYTES: a
+    small upload cannot make the parser unpack gigabytes."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            size = sum(i.file_size for i in z.infolist())
+    except (zipfile.BadZipFile, ValueError, OSError):
+        raise ComposerError(f"{name}: not a compressed MusicXML file (a damaged zip)") from None
+    if size > MAX_UNZIPPED_BYTES:
+        raise ComposerError(f"{name}: unpacks to {size // 2**20} MB (at most {MAX_UNZIPPED_BYTES // 2**20} MB)")
 
 
 def _error(status: int, message: str) -> JSONResponse:

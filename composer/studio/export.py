@@ -71,7 +71,7 @@ def export_musicxml(score: Score, out: Path, overwrite: bool = False) -> None:
         midi = Path(d) / "score.mid"
         midi.write_bytes(midi_bytes(score))
         try:
-            parsed = music21.converter.parse(str(midi), quantizePost=True)
+            parsed = music21.converter.parse(str(midi), quantizePost=True, forceSource=True)
             # drum hits read from MIDI name their own instrument (Hi-Hat Cymbal, ...), which the
             # MusicXML writer looks for, and fails on, in the part's instruments: the part's kit
             # is enough

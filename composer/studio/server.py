@@ -69,7 +69,11 @@ def serve(model, takes_dir: Path, host: str, port: int, open_browser: bool, echo
         def opener():
             while not server.started and not server.should_exit:
                 threading.Event().wait(0.05)
-            if server.started:
-                webbrowser.open(url)
+            if server.started and not webbrowser.open(url):
+                echo(f"(no browser found here: open {url} in one)")
         threading.Thread(target=opener, daemon=True).start()
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn stops cleanly on Ctrl-C, then raises it again: the way to stop
+        pass
+    echo("composer studio: stopped")
