@@ -132,6 +132,10 @@ def test_generate_see_hear_download(server, page, tmp_path):
     assert "muted" in page.get_attribute("#tracks tr >> nth=0", "class")
     assert "on" in page.get_attribute("#tracks tr >> nth=0 >> button.mute", "class")
 
+    page.fill("#seed", "")  # Reuse settings puts the take's back in the form
+    page.click("#reuse")
+    assert page.input_value("#seed") == "5" and page.input_value("#bars") == "2"
+
     with page.expect_download() as download:
         page.click("#download")
     path = tmp_path / "take.mid"

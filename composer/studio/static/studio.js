@@ -282,6 +282,7 @@ async function openTake(id) {
   $("download").href = midiUrl(id);
   $("download").classList.remove("disabled");
   $("play").disabled = false;
+  $("reuse").disabled = !data.take.settings || data.take.settings.style === undefined;
   drawTracks(); drawRoll(); updateActions(); renderTakes();
 }
 
@@ -293,6 +294,7 @@ function closeTake() {
   $("download").classList.add("disabled");
   $("download").removeAttribute("href");
   $("play").disabled = true;
+  $("reuse").disabled = true;
   drawTracks(); drawRoll(); updateActions();
 }
 
@@ -442,6 +444,17 @@ $("variations").onclick = () => {
 $("stop-job").onclick = async () => {
   if (!state.job) return;
   try { showJob(await api("POST", `/api/jobs/${state.job.id}/cancel`)); } catch (e) { showMessage(e.message); }
+};
+// the open take's settings back into the form (to make it again, or a variation of it)
+$("reuse").onclick = () => {
+  const st = (state.take && state.take.settings) || {};
+  const f = $("settings").elements;
+  if (st.style !== undefined) { f.style.value = st.style || ""; fillInstruments(); }
+  for (const name of ["bars", "tempo", "time_signature", "temperature", "top_p", "guidance", "seed"]) {
+    if (st[name] !== undefined && f[name]) f[name].value = st[name] === null ? "" : String(st[name]);
+  }
+  const wanted = new Set((st.instruments || []).map(String));
+  $("instruments").querySelectorAll("input").forEach((i) => { i.checked = wanted.has(i.value); });
 };
 $("play").onclick = () => play();
 $("stop").onclick = () => stop();
