@@ -120,6 +120,18 @@ def test_jobs_queue_report_progress_and_stop(client):
     assert wait(client, generate(client, style="jazz", bars=1, seed=1))["status"] == "done"
 
 
+def test_a_full_queue_is_429(client, monkeypatch):
+    from composer.studio import jobs
+
+    monkeypatch.setattr(jobs, "MAX_WAITING", 2)
+    first, second = generate(client, style="jazz", bars=64), generate(client, style="jazz", bars=64)
+    r = client.post("/api/jobs", json={"action": "generate", "params": {"bars": 1}})
+    assert r.status_code == 429 and "2 jobs are waiting already" in r.json()["error"]
+    for job in (second, first):
+        client.post(f"/api/jobs/{job['id']}/cancel")
+        assert wait(client, job, 30)["status"] == "cancelled"
+
+
 def test_bad_generation_requests_are_400_with_one_line(client):
     for body in ({"action": "generate", "params": {"bars": 0}},
                  {"action": "generate", "params": {"tempo": "fast"}},

@@ -47,7 +47,7 @@ from ..errors import ComposerError
 from ..load import SUPPORTED_SUFFIXES
 from ..midi_io import midi_bytes, read_midi
 from .actions import ACTIONS, instrument_choices
-from .jobs import JobQueue
+from .jobs import JobQueue, TooManyJobs
 from .roll import roll_data
 from .takes import TakeNotFound, TakeStore, check_id
 
@@ -267,7 +267,7 @@ def create_app(model, takes_dir, allowed_hosts=None, max_upload: int = MAX_UPLOA
         return JSONResponse(entry, status_code=201)
 
     async def composer_error(request, exc):
-        status = 404 if isinstance(exc, TakeNotFound) else 400
+        status = 404 if isinstance(exc, TakeNotFound) else 429 if isinstance(exc, TooManyJobs) else 400
         return _error(status, str(exc))
 
     async def http_error(request, exc):

@@ -29,6 +29,11 @@ from ..errors import ComposerError
 from ..vocab import BAR
 
 MAX_KEPT_JOBS = 200  # finished jobs remembered for polling; older ones are forgotten
+MAX_WAITING = 16  # jobs queued at once; more are refused (TooManyJobs)
+
+
+class TooManyJobs(ComposerError):
+    """The queue is full (the API answers 429)."""
 
 
 class Cancelled(Exception):
@@ -80,6 +85,9 @@ class JobQueue:
 
     def submit(self, job: Job) -> Job:
         with self._lock:
+            waiting = sum(j.status in ("queued", "running") for j in self._jobs.values())
+            if waiting >= MAX_WAITING:
+                raise TooManyJobs(f"{waiting} jobs are waiting already; stop one or wait for them")
             self._jobs[job.id] = job
             self._order.append(job.id)
             while len(self._order) > MAX_KEPT_JOBS:

@@ -29,7 +29,7 @@ def roll_data(score: Score) -> dict:
     end = max(score.end, score.notes_end())
     bars = score.bar_starts(end)
     bars = bars[bars < end] if end > 0 else bars[:1]
-    channels = _assign_channels(score.tracks)
+    channels = _assign_channels(score.tracks)  # as write_midi assigns them: what the player hears
     tracks = []
     for i, (t, ch) in enumerate(zip(score.tracks, channels)):
         n = t.notes
