@@ -120,6 +120,23 @@ def test_jobs_queue_report_progress_and_stop(client):
     assert wait(client, generate(client, style="jazz", bars=1, seed=1))["status"] == "done"
 
 
+def test_a_job_that_breaks_fails_in_one_line_and_the_worker_goes_on(model, tmp_path, capfd):
+    import copy
+
+    broken = copy.copy(model)
+
+    def boom(**options):
+        raise RuntimeError("boom\nsecond line")
+
+    broken.generate_batch = boom
+    with client_for(broken, tmp_path / "takes") as c:
+        job = wait(c, generate(c, style="jazz", bars=1))
+        assert job["status"] == "failed" and job["error"] == "internal error: RuntimeError: boom second line"
+        assert c.get("/api/takes").status_code == 200
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and f"job {job['id']} (generate) failed: internal error" in err
+
+
 def test_a_full_queue_is_429(client, monkeypatch):
     from composer.studio import jobs
 

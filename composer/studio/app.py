@@ -74,7 +74,7 @@ class Studio:
     def __init__(self, model, takes_dir, max_upload: int = MAX_UPLOAD_BYTES):
         self.model = model
         self.store = TakeStore(takes_dir)
-        self.jobs = JobQueue(on_error=lambda text: print(text, file=sys.stderr))
+        self.jobs = JobQueue(on_error=lambda text: print(f"composer studio: {text}", file=sys.stderr))
         self.max_upload = max_upload
         self._parse_lock = threading.Semaphore(2)  # uploads parsed at once (music21 is slow)
 
@@ -91,8 +91,9 @@ class Studio:
         m = self.model
         styles = [{"name": s, "instruments": instrument_choices(m, s), "guidance": m.guidance_for(s),
                    "guidance_bars": m.guidance_bars_for(s)} for s in m.styles]
-        return {"styles": styles, "any_style": instrument_choices(m, None), "meters": METERS, "soundfont": soundfont_path() is not None,
-                "max_upload": self.max_upload, "upload_types": list(SUPPORTED_SUFFIXES),
+        return {"styles": styles, "any_style": instrument_choices(m, None), "meters": METERS,
+                "soundfont": soundfont_path() is not None, "max_upload": self.max_upload,
+                "upload_types": list(SUPPORTED_SUFFIXES),
                 "actions": [a.public(m) for a in ACTIONS.values()], "takes_folder": str(self.store.folder)}
 
     def upload(self, data: bytes, filename: str) -> dict:

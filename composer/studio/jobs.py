@@ -19,7 +19,6 @@ import queue
 import secrets
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -134,9 +133,9 @@ class JobQueue:
             except ComposerError as e:
                 job.status, job.error = "failed", " ".join(str(e).split())
             except Exception as e:  # noqa: BLE001 (the worker must outlive any one job)
-                job.status, job.error = "failed", f"internal error: {type(e).__name__}: {e}"
-                if self._on_error:
-                    self._on_error(traceback.format_exc())
+                job.status, job.error = "failed", " ".join(f"internal error: {type(e).__name__}: {e}".split())
+                if self._on_error:  # one line on the server's console, as every composer error
+                    self._on_error(f"job {job.id} ({job.action}) failed: {job.error}")
             finally:
                 job.finished = time.time()
 

@@ -102,7 +102,11 @@ async function play() {
   try {
     await ctx?.resume();
     await synthReady;
-    if (!state.midi) state.midi = await (await fetch(midiUrl(state.take.id))).arrayBuffer();
+    if (!state.midi) {
+      const r = await fetch(midiUrl(state.take.id));
+      if (!r.ok) throw new Error(((await r.json().catch(() => ({}))).error) || `${r.status} ${r.statusText}`);
+      state.midi = await r.arrayBuffer();
+    }
     synth.stopAll(true);
     seq.loadNewSongList([{ binary: state.midi.slice(0), fileName: "take.mid" }]);
     applyMutes();
