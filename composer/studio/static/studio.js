@@ -16,7 +16,7 @@ const state = {
 // what the tests (and a curious user, from the console) can read
 const studio = window.studio = {
   state, synthReady: false, playing: false, notesPlayed: 0, clickedAt: null, firstSoundMs: null,
-  generateClickedAt: null, firstSoundSinceGenerateMs: null, notesDrawn: 0,
+  jobClickedAt: null, notesDrawn: 0,
 };
 
 // ---- server ----------------------------------------------------------------------------
@@ -68,7 +68,6 @@ const synthReady = (async () => {
       document.body.dataset.notesPlayed = String(studio.notesPlayed);
       if (studio.clickedAt !== null && studio.firstSoundMs === null) {
         studio.firstSoundMs = performance.now() - studio.clickedAt;
-        if (studio.generateClickedAt !== null) studio.firstSoundSinceGenerateMs = performance.now() - studio.generateClickedAt;
       }
     });
     seq.eventHandler.addEvent("songEnded", "studio", () => stop());
@@ -95,9 +94,9 @@ function applyMutes() {
   for (const [ch, on] of channels) synth.midiChannels[ch]?.setSystemParameter("isMuted", !on);
 }
 
-async function play() {
+async function play(since = performance.now()) {
   if (!state.take) return;
-  studio.clickedAt = performance.now();
+  studio.clickedAt = since;
   studio.firstSoundMs = null;
   try {
     await ctx?.resume();
@@ -391,6 +390,7 @@ function params() {
 
 async function startJob(action, extra = {}) {
   if (state.job) return;
+  studio.jobClickedAt = performance.now();
   try {
     const body = { action, ...extra, params: { ...params(), ...(extra.params || {}) } };
     if (state.take) {
@@ -430,15 +430,20 @@ async function pollJob(id) {
   showJob(job);
   if (job.status === "done") {
     await loadTakes();
-    if (job.takes.length) await openTake(job.takes[0].id);
+    if (job.takes.length) {
+      await openTake(job.takes[0].id);
+      if ($("autoplay").checked) play(studio.jobClickedAt);  // first sound timed from the click
+    }
     if (job.takes.length > 1) showMessage(`${job.takes.length} takes made: they are at the top of the list.`, "info");
   } else if (job.status === "failed") showMessage(job.error || "generation failed");
   else if (job.status === "cancelled") showMessage("Stopped.", "info");
 }
 
+// "play the take when it is ready": remembered by this browser
+$("autoplay").checked = localStorage.getItem("composer-studio-autoplay") !== "0";
+$("autoplay").onchange = () => localStorage.setItem("composer-studio-autoplay", $("autoplay").checked ? "1" : "0");
 $("settings").onsubmit = (ev) => {
   ev.preventDefault();
-  studio.generateClickedAt = performance.now();
   startJob("generate");
 };
 $("variations").onclick = () => {
@@ -460,7 +465,7 @@ $("reuse").onclick = () => {
   const wanted = new Set((st.instruments || []).map(String));
   $("instruments").querySelectorAll("input").forEach((i) => { i.checked = wanted.has(i.value); });
 };
-$("play").onclick = () => play();
+$("play").onclick = () => play();  // (not the event: play's argument is a start time)
 $("stop").onclick = () => stop();
 // space: play / stop (outside the form's fields)
 document.addEventListener("keydown", (ev) => {
