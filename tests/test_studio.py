@@ -425,3 +425,19 @@ def test_cli_studio_serves_on_loopback_and_warns_for_other_hosts(tmp_path):
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_the_roll_follows_the_tempo_map():
+    """Notes and bar lines in seconds as a player times them (a tempo change mid-piece)."""
+    from composer.score import ticks_to_seconds
+    from composer.studio.roll import roll_data, seconds_at
+
+    notes = np.array([[i * 480, 480, 60 + i % 12, 80] for i in range(16)], dtype=np.int64)
+    score = Score(tpq=480, tracks=[Track(0, notes=notes)],
+                  tempos=np.array([[0.0, 120.0], [1920.0, 60.0], [5000.0, 90.0]]),
+                  time_signatures=np.array([[0, 4, 4], [3840, 3, 4]]), end=16 * 480)
+    ticks = np.arange(0, 16 * 480 + 1, 97)
+    assert np.allclose(seconds_at(score, ticks), [ticks_to_seconds(score, t) for t in ticks])
+    roll = roll_data(score)
+    assert roll["bars"] == [0.0, 2.0, 6.0, 8.8056, 10.8056] and roll["tempo"] == 120 and roll["meter"] == "4/4"
+    assert roll["tracks"][0]["notes"][4][:2] == [2.0, 1.0]  # the fifth beat: after the change to 60 bpm
