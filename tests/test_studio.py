@@ -98,7 +98,7 @@ def test_variations_make_several_takes_at_once(client):
     job = wait(client, generate(client, style="folk", bars=1, seed=2, num_samples=3))
     assert job["status"] == "done" and job["bars_total"] == 3 and len(job["takes"]) == 3
     names = [t["name"] for t in job["takes"]]
-    assert names == [f"folk · 1 bars · seed 2 ({i}/3)" for i in (1, 2, 3)]
+    assert names == [f"folk · 1 bar · seed 2 ({i}/3)" for i in (1, 2, 3)]
     files = {client.get(f"/api/takes/{t['id']}/midi").content for t in job["takes"]}
     assert len(files) == 3
 

@@ -173,7 +173,7 @@ def test_variations_make_several_takes(server, page):
     page.wait_for_function("!window.studio.state.job && document.querySelectorAll('#takes li').length === "
                            f"{before + 2} && !document.getElementById('message').hidden", timeout=60_000)
     names = [t["name"] for t in api(server, "/api/takes")["takes"][:2]]
-    assert sorted(names) == ["jazz · 1 bars · seed 5 (1/2)", "jazz · 1 bars · seed 5 (2/2)"]
+    assert sorted(names) == ["jazz · 1 bar · seed 5 (1/2)", "jazz · 1 bar · seed 5 (2/2)"]
     assert "2 takes made" in page.text_content("#message-text")
 
 

@@ -57,11 +57,12 @@ def _number(params: dict, name: str, kind, lo, hi, default):
     if value is None or value == "":
         return default
     try:
-        value = kind(value) if not isinstance(value, bool) else None  # true/false is no number
-        if value is None:
+        if isinstance(value, bool):  # true/false is no number
             raise TypeError(name)
+        number = kind(value)
     except (TypeError, ValueError, OverflowError):
         raise ComposerError(f"{name}: {value!r} is not a number") from None
+    value = number
     if kind is float and not math.isfinite(value):
         raise ComposerError(f"{name}: {value!r} is not a finite number")
     if not lo <= value <= hi:
@@ -136,7 +137,11 @@ def instrument_choices(model, style: str | None) -> list[dict]:
 
 
 def describe(opts: dict) -> str:
-    return f"{opts['style'] or 'free'} · {opts['bars']} bars · seed {opts['seed']}"
+    return f"{opts['style'] or 'free'} · {bar_count(opts['bars'])} · seed {opts['seed']}"
+
+
+def bar_count(n: int) -> str:
+    return f"{n} bar{'s' * (n != 1)}"
 
 
 def _settings(opts: dict, **extra) -> dict:
@@ -177,7 +182,7 @@ def build_continue(studio, request: dict) -> Job:
         model = with_progress(studio.model, job, opts["style"], opts["guidance"])
         scores = model.generate_batch(**opts, primer=primer, num_samples=n)
         job.check_cancel()
-        name = f"{take['name']} + {opts['bars']} bars"
+        name = f"{take['name']} + {bar_count(opts['bars'])}"
         return [studio.keep(score, f"{name} ({i}/{n})" if n > 1 else name, "continued",
                             _settings(opts, num_samples=n, sample=i, primer=take["id"]))
                 for i, score in enumerate(scores, 1)]
