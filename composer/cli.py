@@ -523,6 +523,80 @@ def evaluate(generated_dir, reference_dir, style, model_path, cache_dir, json_pa
     click.echo(format_report(result))
 
 
+# ---- the studio (composer/studio/) ---------------------------------------------------------
+
+@cli.command()
+@click.option("--model", "model_path", default="default", show_default=True,
+              help="Run directory from 'compose train', or 'default' for the bundled model.")
+@click.option("--takes", "takes_dir", type=PathArg(file_okay=False), default=None,
+              help="Folder of the takes kept (MIDI files and index.json) "
+                   "[default: $XDG_DATA_HOME/composer/takes, ~/.local/share/composer/takes].")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to listen on; anything but loopback makes the studio reachable from "
+                   "other machines (a warning says so).")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0 = a free port.")
+@click.option("--no-browser", is_flag=True, help="Do not open the page in a browser.")
+def studio(model_path, takes_dir, host, port, no_browser):
+    """Generate, see, hear and keep takes in a local web page (offline)."""
+    try:
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        raise ComposerError("compose studio needs starlette and uvicorn: pip install 'composer[studio]'") from None
+    from .generate import load_model
+    from .studio.server import default_takes_dir, serve
+    from .threads import set_threads
+
+    takes_dir = takes_dir or default_takes_dir()
+    _check_folder(takes_dir)
+    model = load_model(None if model_path == "default" else model_path)
+    set_threads(None, default=1)
+    serve(model, takes_dir, host, port, open_browser=not no_browser, echo=lambda m: click.echo(m, err=m.startswith("warning")))
+
+
+# ---- audio and notation out (composer/studio/export.py) ----------------------------------
+
+@cli.command()
+@click.argument("input_file", metavar="IN", type=PathArg(dir_okay=False))
+@click.option("-o", "--output", type=PathArg(dir_okay=False), required=True, help="WAV file to write.")
+@click.option("--soundfont", type=PathArg(dir_okay=False, exists=True), default=None,
+              help="SF2 sound font [default: the General MIDI font pretty_midi ships, TimGM6mb.sf2].")
+@click.option("--sample-rate", type=click.IntRange(8000, 192000), default=44100, show_default=True)
+@click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
+def render(input_file: Path, output: Path, soundfont, sample_rate, force):
+    """Render IN (MIDI, MusicXML, ...) to audio (WAV) with FluidSynth."""
+    from .load import load_score
+    from .studio.export import render_wav
+
+    if output.suffix.lower() != ".wav":
+        raise click.BadParameter(f"{output}: give a .wav file name", param_hint="'--output'")
+    _check_output(output, force, [input_file])
+    seconds = render_wav(load_score(input_file), output, soundfont, sample_rate, overwrite=force)
+    click.echo(f"wrote {output}: {seconds:.1f} s at {sample_rate} Hz")
+
+
+@cli.command()
+@click.argument("input_file", metavar="IN", type=PathArg(dir_okay=False))
+@click.option("-o", "--output", type=PathArg(dir_okay=False), required=True,
+              help="File to write: .musicxml (or .xml) for notation, .png for a piano-roll picture.")
+@click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
+def export(input_file: Path, output: Path, force):
+    """Export IN (MIDI, MusicXML, ...) as MusicXML (music21) or a piano-roll PNG (matplotlib)."""
+    from .load import load_score
+    from .studio.export import export_musicxml, export_png
+
+    kind = output.suffix.lower()
+    if kind not in (".musicxml", ".xml", ".png"):
+        raise click.BadParameter(f"{output}: give a .musicxml, .xml or .png file name", param_hint="'--output'")
+    _check_output(output, force, [input_file])
+    score = load_score(input_file)
+    if kind == ".png":
+        export_png(score, output, title=input_file.name, overwrite=force)
+    else:
+        export_musicxml(score, output, overwrite=force)
+    click.echo(f"wrote {output}: {score.note_count} notes, {len(score.tracks)} tracks")
+
+
 def main():
     """The console entry point. A command that imported torch ends with os._exit once its output
     is flushed: the interpreter's teardown of torch's modules takes ~0.4 s and does nothing for
