@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import warnings
 from collections import defaultdict
 from pathlib import Path
@@ -316,7 +317,8 @@ def test_daw_check(tmp_path):
     """Slow (~8 s): MuseScore, LMMS, FluidSynth, TiMidity, midicsv and four Python parsers agree."""
     path = tmp_path / "daw_demo.mid"
     write_midi(daw_demo_score(), path, title="composer daw check")
-    r = subprocess.run([str(DAW_CHECK), str(path)], check=False, capture_output=True, text=True, timeout=300)
+    env = {**os.environ, "DAWCHECK_PY": os.environ.get("DAWCHECK_PY", sys.executable)}  # the parsers: ours
+    r = subprocess.run([str(DAW_CHECK), str(path)], check=False, capture_output=True, text=True, timeout=300, env=env)
     print(r.stdout)
     assert r.returncode == 0, r.stdout + r.stderr
 
