@@ -116,7 +116,7 @@ class ComposerModel:
         view = self._lead_view(score, opts.style, set(wanted))
         tokens, n_bars = self._own_tokens(view, opts, where)
         cells = {b: frozenset(wanted) for b in range(n_bars)}
-        return self._fill(score, tokens, cells, opts, None, replace_notes=False)
+        return self._fill(score, tokens, cells, opts, None, replace_notes=False, nudged=wanted)
 
     def _own_tokens(self, score: Score, opts: SamplingOptions, where: str) -> tuple[np.ndarray, int]:
         """(the user's piece as tokens, its bar count), after the checks every request shares."""
@@ -145,7 +145,7 @@ class ComposerModel:
         return replace(score, tracks=tracks)
 
     def _fill(self, score: Score, tokens: np.ndarray, cells: dict, opts: SamplingOptions, programs,
-              replace_notes: bool) -> list[Score]:
+              replace_notes: bool, nudged: list[int] = ()) -> list[Score]:
         v = self.tokenizer.vocab
         kept = self.tokenizer.decode(self.tokenizer.encode(score))  # what `compose roundtrip` writes,
         own = {}  # with the user's track names, and tempo and key maps (the tokens hold tempo bins)
@@ -164,7 +164,7 @@ class ComposerModel:
         rng = np.random.default_rng(opts.seed)
         out = []
         for _ in range(opts.num_samples):
-            filled = fill_cells(self, tokens, cells, opts, rng, v.style_id(opts.style), programs, gd)
+            filled = fill_cells(self, tokens, cells, opts, rng, v.style_id(opts.style), programs, gd, nudged)
             written = self.tokenizer.decode(filled)
             out.append(with_key_signature(assemble(kept, written, cells, replace_notes)))
         return out

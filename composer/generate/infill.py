@@ -27,16 +27,19 @@ MARGIN = 12  # context kept free past a fill's forced end (the rest of a note an
 
 
 def fill_cells(model, tokens, cells: fills.Cells, opts, rng: np.random.Generator, style: int,
-               programs: list[int] | None = None, guidance: float | None = None, progress=None) -> np.ndarray:
+               programs: list[int] | None = None, guidance: float | None = None, nudged: list[int] = (),
+               progress=None) -> np.ndarray:
     """The plain sequence `tokens` with every cell written by the model (see module doc).
     model: a ComposerModel; opts: SamplingOptions (temperature, top-k, top-p); style: the style
     token id every window carries; programs: the instruments a whole-bar fill may use (None:
-    any); guidance: classifier-free guidance scale (None: off); progress: called with (cells
-    written, cells) after each window."""
+    any); guidance: classifier-free guidance scale (None: off); nudged: instruments brought in
+    when silent for a whole fill (masks.Nudge, over all the windows); progress: called with
+    (cells written, cells) after each window."""
     v, decoder = model.tokenizer.vocab, model.decoder
     full = fills.parse(tokens, v)
     todo = sorted(cells)
     context = decoder.max_positions or 1 << 30
+    nudge = Nudge(v, [{k} for k in nudged], set())
     while todo:
         start, end = fills.window_bars(full, todo, cells, context - MARGIN)
         hidden = [b for b in todo if start <= b < end]
@@ -51,7 +54,7 @@ def fill_cells(model, tokens, cells: fills.Cells, opts, rng: np.random.Generator
                 raise AssertionError(f"infill prompt rejected at {v.describe([t])}")
         state.constrain(grammar.Constraints(programs=programs))
         stop = min(context - MARGIN, len(prompt) + 200 * len(hidden) + 8)
-        rows = new_rows([state], [Nudge(v, [], set())], [list(prompt)], decoder.draft_tokens)
+        rows = new_rows([state], [nudge], [list(prompt)], decoder.draft_tokens)
         rows[0].stop_at = stop
         decode(decoder, v, rows, opts, rng, TokenBudget(v, stop), guidance, float("inf"))
         _, written, _ = fills.read_fills(rows[0].seq, v)

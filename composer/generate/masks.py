@@ -12,7 +12,8 @@ class Nudge:
     """Every instrument the user named keeps playing: while one of them has been silent for a
     whole bar (or has not come in yet), its Program tokens get a logit bonus of NUDGE for each
     such bar, so a style that never plays it (pop with drums) brings it in and keeps it, and
-    a style that does is left alone."""
+    a style that does is left alone. A fill (FillStart) is a bar too: `arrange` nudges the
+    band it was asked for."""
 
     NUDGE = 4.0  # nats a silent bar
 
@@ -21,11 +22,12 @@ class Nudge:
         self.wanted = wanted
         self.ids = [np.array([vocab.program + k for k in sorted(g)], dtype=np.int64) for g in wanted]
         self.silent = [0 if g & present else 1 for g in wanted]  # bars each has been silent
+        self.bar_tokens = (BAR, vocab.fill + 1) if vocab.infill else (BAR,)
 
     def feed(self, token: int) -> None:
         if not self.wanted:
             return
-        if token == BAR:
+        if token in self.bar_tokens:
             self.silent = [n + 1 for n in self.silent]
         elif self.v.program <= token < self.v.pitch:
             k = token - self.v.program
