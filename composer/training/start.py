@@ -112,7 +112,7 @@ def start_run(roots, run: Path, cfg: TrainConfig, style: str | None, resume: boo
         raise ComposerError(f"{run}: cannot create the run folder ({e.strerror})") from None
     cache_dir = Path(cache_dir) if cache_dir is not None else run / "cache"
     index, tokenizer, extra = _read_corpus(origin, run, roots, style, cache_dir, progress)
-    pieces, train_idx, val_idx = _split(origin, run, roots, index, tokenizer)
+    pieces, train_idx, val_idx, counts = _split(origin, run, roots, index, tokenizer)
     train_pieces = [pieces[i] for i in train_idx]
     train_tokens = sum(index.files[i].n_tokens for i in train_idx)
 
@@ -127,7 +127,7 @@ def start_run(roots, run: Path, cfg: TrainConfig, style: str | None, resume: boo
     sampler = _training_windows(origin, run, roots, cfg, train_pieces, tokenizer)
     total, fresh_per_step = _total_steps(origin, cfg, sampler, train_tokens)
     val_x, val_y = _validation_windows(cfg, [pieces[i] for i in val_idx], tokenizer)
-    baseline = unigram_entropy(train_pieces, len(tokenizer))
+    baseline = entropy_of_counts(counts)
 
     marks, metrics = Marks(), []
     if origin.state is not None:
@@ -239,18 +239,32 @@ def _file_shas(roots, style) -> list[str]:
 
 
 def _split(origin: Origin, run: Path, roots: list, index: CorpusIndex,
-           tokenizer: Tokenizer) -> tuple[list[Piece], list[int], list[int]]:
-    """(every piece, train indices, validation indices): a resumed run's saved split, or a new one."""
-    vocab = tokenizer.vocab
-    pieces = [index_piece(index.open_tokens(i), vocab.style_id(f.style), vocab) for i, f in enumerate(index.files)]
+           tokenizer: Tokenizer) -> tuple[list[Piece], list[int], list[int], np.ndarray]:
+    """(every piece, train indices, validation indices, token counts of the train pieces): a
+    resumed run's saved split, or a new one. Each piece's bars are found on a copy of its tokens
+    read without mapping; the piece then keeps a view into the store's memory map (store.py), so
+    a training process holds the bar index in memory, and of the tokens only the pages its
+    windows read."""
     shas = [f.sha256 for f in index.files]
     if origin.state is None:
         cfg = origin.cfg
-        return pieces, *split_by_file(shas, cfg.val_fraction, [f.style for f in index.files], cfg.seed)
-    held_out = set(origin.state["val_files"])
-    _check_resumed_corpus(run, roots, origin.state, shas)  # again: a held-out file may have been skipped
-    return (pieces, [i for i, s in enumerate(shas) if s not in held_out],
-            [i for i, s in enumerate(shas) if s in held_out])
+        train_idx, val_idx = split_by_file(shas, cfg.val_fraction, [f.style for f in index.files], cfg.seed)
+    else:
+        held_out = set(origin.state["val_files"])
+        _check_resumed_corpus(run, roots, origin.state, shas)  # again: a held-out file may have been skipped
+        train_idx = [i for i, s in enumerate(shas) if s not in held_out]
+        val_idx = [i for i, s in enumerate(shas) if s in held_out]
+    vocab, n = tokenizer.vocab, len(tokenizer)
+    counts, training = np.zeros(n, dtype=np.int64), np.zeros(len(shas), dtype=bool)
+    training[train_idx] = True
+    pieces = []
+    for i, f in enumerate(index.files):
+        tokens = index.read_tokens(i)
+        p = index_piece(tokens, vocab.style_id(f.style), vocab)
+        pieces.append(replace(p, tokens=index.open_tokens(i), bars=p.bars.astype(np.int32)))
+        if training[i]:
+            counts += np.bincount(tokens, minlength=n)[:n]
+    return pieces, train_idx, val_idx, counts
 
 
 def _corpus_summary(index: CorpusIndex, train_idx: list[int], val_idx: list[int], train_tokens: int) -> dict:
@@ -372,6 +386,12 @@ def unigram_entropy(pieces, vocab_size: int) -> float:
     counts = np.zeros(vocab_size, dtype=np.int64)
     for p in pieces:
         counts += np.bincount(np.asarray(p.tokens), minlength=vocab_size)[:vocab_size]
+    return entropy_of_counts(counts)
+
+
+def entropy_of_counts(counts: np.ndarray) -> float:
+    """unigram_entropy from token counts (PAD left out)."""
+    counts = counts.copy()
     counts[PAD] = 0
     probs = counts[counts > 0] / max(1, counts.sum())
     return float(-(probs * np.log(probs)).sum())
