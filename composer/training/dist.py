@@ -107,6 +107,12 @@ class Dist:
         td.all_reduce(t)
         return float(t.item())
 
+    def barrier(self) -> None:
+        if self.on:
+            import torch.distributed as td
+
+            td.barrier()
+
     def close(self) -> None:
         if self.on and self.owned:
             import torch.distributed as td

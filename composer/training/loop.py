@@ -15,7 +15,9 @@ the batches an uninterrupted one would.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
+import os
 import signal
 import sys
 import threading
@@ -37,6 +39,8 @@ from .windows import WindowSampler, index_piece
 
 if TYPE_CHECKING:
     from .start import RunStart
+
+TRACE = os.environ.get("COMPOSER_TRACE_BATCHES")  # tests: a file prefix; each rank logs its micro-batches there
 
 
 def train_loop(s: RunStart, progress: bool = True) -> dict:
@@ -72,7 +76,7 @@ def train_loop(s: RunStart, progress: bool = True) -> dict:
     tokens_per_step = cfg.batch_size * cfg.context
     interval, last_train, last_val = _Interval(), None, None
     saved_at = marks.step if s.mode == "resume" else None
-    interrupted = False
+    interrupted = stopped_together = False
     bar = tqdm(total=s.total, initial=marks.step, desc="training", unit="step", disable=None if progress else True)
 
     def say(text: str) -> None:
@@ -83,6 +87,7 @@ def train_loop(s: RunStart, progress: bool = True) -> dict:
         try:
             while marks.step < s.total:
                 if s.dist.any(ctrl_c.pressed, s.device):  # a signal on any rank stops them all, after the same step
+                    stopped_together = True
                     raise KeyboardInterrupt
                 lr = lr_at(marks.step, s.total, cfg.lr, cfg.warmup, cfg.min_lr_ratio)
                 loss, dt = _train_step(s, marks.step, lr)
@@ -118,6 +123,8 @@ def train_loop(s: RunStart, progress: bool = True) -> dict:
         if interrupted:
             if saved_at != marks.step and main:
                 write_checkpoint(s.run, s.model, s.optimizer, s.tokenizer, marks, s.summary(), s.extra, s.state())
+            if stopped_together:  # no rank exits (and has torchrun stop the others) before rank 0 has saved
+                s.dist.barrier()
             bar.close()
             print(f"interrupted at step {marks.step}; resume with --resume", flush=True)
 
@@ -207,6 +214,9 @@ def _train_step_split(s: RunStart, step: int, lr: float) -> tuple[float, float]:
             loss = F.cross_entropy(logits.float().flatten(0, 1), yb.flatten(), ignore_index=PAD, reduction="sum")
             (loss * scale).backward()
         nll += loss.item()
+        if TRACE:  # tests: which windows each rank trained on
+            with open(f"{TRACE}.rank{dist.rank}", "a") as f:
+                f.write(f"{step} {m} {hashlib.sha256(x[m * rows:(m + 1) * rows].tobytes()).hexdigest()[:16]}\n")
     if cfg.grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(s.model.parameters(), cfg.grad_clip)
     s.optimizer.step()
