@@ -31,7 +31,7 @@ from .errors import ComposerError
 
 TOKEN_DTYPE = np.dtype("<i2")  # token ids (vocabularies stay well below 32768; replay files use int16 too)
 SHARD_BYTES = 1 << 28  # start a new shard past 256 MiB
-CATALOG_DTYPE = np.dtype([("sha", "S32"), ("shard", "<u2"), ("offset", "<i8"), ("length", "<i4"),
+CATALOG_DTYPE = np.dtype([("sha", "V32"), ("shard", "<u2"), ("offset", "<i8"), ("length", "<i4"),
                           ("n_notes", "<i4"), ("seconds", "<f4")])
 CATALOG, LOCK = "catalog.npy", "lock"
 

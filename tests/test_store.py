@@ -166,3 +166,15 @@ def _open(fd: int) -> bool:
         return True
     except OSError:
         return False
+
+
+def test_a_hash_ending_in_zero_bytes_is_found_again(tmp_path):
+    """Kept as raw bytes (numpy's "S" strings would drop trailing NULs)."""
+    sha = "ab" * 30 + "0000"
+    with store.StoreWriter(tmp_path / "s") as w:
+        w.add(sha, np.arange(5), 3, 1.5)
+    with store.StoreWriter(tmp_path / "s") as w:
+        row = w.get(sha)
+        assert row is not None and (int(row["offset"]), int(row["length"]), int(row["n_notes"])) == (0, 5, 3)
+        assert w.add(sha, np.arange(9), 1, 1.0)["length"] == 5  # known: not appended again
+    assert (tmp_path / "s" / "shard-000.tok").stat().st_size == 10
