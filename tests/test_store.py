@@ -12,10 +12,9 @@ import pytest
 from composer import store
 from composer.corpus import load_index, tokenize_corpus
 from composer.load import load_score
-from composer.tokenizer import Tokenizer
-
 from composer.midi_io import write_midi
 from composer.score import Score, Track
+from composer.tokenizer import Tokenizer
 
 
 def write(path, seed: int = 0):
@@ -178,3 +177,31 @@ def test_a_hash_ending_in_zero_bytes_is_found_again(tmp_path):
         assert row is not None and (int(row["offset"]), int(row["length"]), int(row["n_notes"])) == (0, 5, 3)
         assert w.add(sha, np.arange(9), 1, 1.0)["length"] == 5  # known: not appended again
     assert (tmp_path / "s" / "shard-000.tok").stat().st_size == 10
+
+
+def test_the_loops_draws_are_numpys_own(many, tmp_path, tok):
+    """loop.Draws caches the cumulative piece weights; batches stay those of numpy's choice,
+    bit for bit (so runs are what they were), for the plain sampler and the replay mix."""
+    from composer.training.loop import Draws
+    from composer.training.replay import ReplayMix
+    from composer.training.windows import WindowSampler, index_piece
+
+    w = np.random.default_rng(1).random(777)
+    w /= w.sum()
+    a, b, cdfs = np.random.default_rng(5), np.random.default_rng(5), {}
+    for _ in range(2000):
+        assert a.choice(777, p=w) == Draws(b, cdfs).choice(777, p=w)
+    assert a.random() == b.random() and len(cdfs) == 1
+
+    run(many, tmp_path / "cache", tok)
+    index = load_index(tmp_path / "cache")
+    pieces = [index_piece(index.open_tokens(i), tok.vocab.style, tok.vocab) for i in range(len(index))]
+    sampler = WindowSampler(pieces, tok.vocab, 64, keep_key=0.5)
+    mix = ReplayMix(sampler, sampler.fixed_windows(10)[0], 0.5, tok.vocab.style)
+    cdfs = {}
+    for step in range(50):
+        for s in (sampler, mix):
+            x1, y1 = s.sample(np.random.default_rng([0, step]), 8)
+            x2, y2 = s.sample(Draws(np.random.default_rng([0, step]), cdfs), 8)
+            np.testing.assert_array_equal(x1, x2)
+            np.testing.assert_array_equal(y1, y2)

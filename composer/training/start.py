@@ -34,8 +34,8 @@ from ..errors import ComposerError
 from ..model import ModelConfig, build_model, load_torch_model
 from ..tokenizer import Tokenizer
 from ..vocab import PAD, TokenizerConfig
-from .dist import Dist
 from .config import DEFAULT_STEPS, FINETUNE_LR, LR, TrainConfig, resumed_config
+from .dist import Dist
 from .loop import make_optimizer
 from .replay import ReplayMix, load_replay, sample_windows, save_replay, stack_windows
 from .run_dir import (LAST_FILE, STATE_FILE, Marks, holds_files, jsonable, read_metrics, read_optimizer,
@@ -86,6 +86,7 @@ class RunStart:
     metrics: list[dict]
     dist: Dist = field(default_factory=Dist)  # this process's rank under torchrun (dist.py)
     ddp: torch.nn.Module | None = None  # the DistributedDataParallel wrapper of the model (under torchrun)
+    cdfs: dict = field(default_factory=dict)  # the sampler's cumulative piece weights (loop.Draws)
 
     def summary(self) -> dict:
         """The training summary config.json holds (and train() returns), as of `marks`."""
