@@ -19,6 +19,7 @@ atomically. Bytes a kill left past the catalog's end of a shard are cut off by t
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -199,7 +200,5 @@ class StoreReader:
         self._maps.clear()
 
     def __del__(self):
-        try:
+        with contextlib.suppress(OSError, AttributeError):
             self.close()
-        except Exception:
-            pass

@@ -44,17 +44,15 @@ def train(roots, out_dir, cfg: TrainConfig | None = None, style: str | None = No
 
     run, cfg = Path(out_dir), cfg or TrainConfig()
     dist = Dist.from_env(cfg.device)  # under torchrun: this process's rank; else a single process
-    try:
+    with contextlib.ExitStack() as stack:
+        stack.callback(dist.close)
         if dist.main:
-            guard = removed_if_new_run_fails(run, resume, cache_dir)
+            stack.enter_context(removed_if_new_run_fails(run, resume, cache_dir))
         else:  # only rank 0 writes or prints
-            guard = contextlib.redirect_stdout(open(os.devnull, "w"))
+            stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(os.devnull, "w"))))
             progress = False
-        with guard:
-            start = start_run(roots, run, cfg, style, resume, init_from, cache_dir, progress, dist)
-            return train_loop(start, progress)
-    finally:
-        dist.close()
+        start = start_run(roots, run, cfg, style, resume, init_from, cache_dir, progress, dist)
+        return train_loop(start, progress)
 
 
 __all__ = ["TrainConfig", "train"]
