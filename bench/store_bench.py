@@ -10,7 +10,8 @@ Prints, for the corpus it generates (in a temp folder, removed afterwards unless
 - the store on disk: shards, bytes, the catalog and index.json, files per shard;
 - time to open the store (load_index, and a view into every piece's tokens), and the bar
   index training builds (start.py's pass: pread copies, then views into the maps);
-- windows/s drawn by the training sampler (WindowSampler, context 512);
+- windows/s drawn by the training sampler (WindowSampler, context 512), with numpy's
+  choice as windows.py calls it and through the loop's Draws (the same draws, cdf cached);
 - peak RSS of a training process (`train`, tiny model, 20 steps, on the cache) on a tenth of
   the corpus and on all of it: the index grows with the corpus, the tokens stay on disk.
 
@@ -65,13 +66,21 @@ def make_corpus(root: Path, files: int, workers: int) -> float:
     return time.perf_counter() - t0
 
 
-def tokenise(root: Path, cache: Path, workers: int) -> tuple[float, object]:
+def tokenise(root: Path, cache: Path, workers: int) -> tuple[float, object, float, float]:
+    """(seconds, summary, CPU seconds of this process, CPU seconds of its workers)."""
+    import resource
+
     from composer.corpus import tokenize_corpus
     from composer.tokenizer import Tokenizer
 
-    t0 = time.perf_counter()
+    def cpu(who):
+        r = resource.getrusage(who)
+        return r.ru_utime + r.ru_stime
+
+    t0, me, kids = time.perf_counter(), cpu(resource.RUSAGE_SELF), cpu(resource.RUSAGE_CHILDREN)
     summary = tokenize_corpus(root, cache, Tokenizer(), workers=workers, progress=False)
-    return time.perf_counter() - t0, summary
+    return (time.perf_counter() - t0, summary, cpu(resource.RUSAGE_SELF) - me,
+            cpu(resource.RUSAGE_CHILDREN) - kids)
 
 
 TRAIN = """
@@ -92,7 +101,7 @@ def train_rss(corpus: Path, cache: Path, out: Path) -> tuple[float, float]:
     """(peak RSS MiB, seconds) of a process that trains 20 steps on `corpus` from `cache`."""
     code = TRAIN.format(root=str(ROOT), corpus=str(corpus), out=str(out), cache=str(cache))
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}, check=False)
     if done.returncode:
         raise SystemExit(done.stdout + done.stderr)
     values = dict(line.split() for line in done.stdout.splitlines() if line.startswith(("TRAIN_", "PEAK_")))
@@ -127,15 +136,15 @@ def main(argv=None) -> int:
         for workers in ([2] if args.skip_one_worker else [1, 2]):
             cache = work / f"cache{workers}"
             shutil.rmtree(cache, ignore_errors=True)
-            seconds, summary = tokenise(corpus, cache, workers)
+            seconds, summary, me, kids = tokenise(corpus, cache, workers)
             rates[workers] = summary.used / seconds
             print(f"  tokenise, {workers} worker{'s' if workers > 1 else ''}: {seconds:.1f} s, "
                   f"{rates[workers]:,.0f} files/s ({summary.used:,} used, {len(summary.skipped)} skipped, "
-                  f"{summary.tokens:,} tokens)", flush=True)
+                  f"{summary.tokens:,} tokens); CPU s: main process {me:.1f}, workers {kids:.1f}", flush=True)
         cache = work / "cache2"
-        seconds, summary = tokenise(corpus, cache, 2)
+        seconds, summary, me, kids = tokenise(corpus, cache, 2)
         print(f"  re-run over the cache, 2 workers: {seconds:.1f} s, {summary.used / seconds:,.0f} files/s "
-              f"({summary.cached:,} from cache)", flush=True)
+              f"({summary.cached:,} from cache); CPU s: main process {me:.1f}, workers {kids:.1f}", flush=True)
 
         (store,) = cache.glob("store-*")
         shards = sorted(store.glob("shard-*.tok"))
@@ -168,14 +177,18 @@ def main(argv=None) -> int:
         print(f"  bar index (training's pass over the corpus): {t_bars:.1f} s, "
               f"{len(pieces) / t_bars:,.0f} pieces/s", flush=True)
 
+        from composer.training.loop import Draws
+
         sampler = WindowSampler(pieces, tok.vocab, 512, keep_key=0.5)
-        rng = np.random.default_rng(0)
-        n, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < 3.0:
-            sampler.sample(rng, 16)
-            n += 16
-        print(f"  sampling: {n / (time.perf_counter() - t0):,.0f} windows/s (context 512, {len(pieces):,} pieces)",
-              flush=True)
+        cdfs = {}
+        for label, draws in (("numpy's choice", lambda rng: rng), ("the loop's Draws", lambda rng: Draws(rng, cdfs))):
+            rng = np.random.default_rng(0)
+            n, t0 = 0, time.perf_counter()
+            while time.perf_counter() - t0 < 3.0:
+                sampler.sample(draws(rng), 16)
+                n += 16
+            print(f"  sampling ({label}): {n / (time.perf_counter() - t0):,.0f} windows/s (context 512, "
+                  f"{len(pieces):,} pieces)", flush=True)
         del views, pieces, sampler, index
 
         for label, roots in (("a tenth", corpus / "style0"), ("all", corpus)):
