@@ -283,3 +283,23 @@ def test_one_process_is_not_distributed(monkeypatch):
     d = Dist.from_env("auto")
     assert not d.on and d.main and d.world == 1
     assert d.shared(lambda: 7) == 7 and d.any(True, "cpu") and d.sum(2.5, "cpu") == 2.5
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("COMPOSER_TEST_COMPILE"), reason="torch.compile on the CPU takes minutes "
+                    "(set COMPOSER_TEST_COMPILE=1)")
+def test_compile_under_ddp_with_grad_accum(corpus, tmp_path):
+    """torch.compile of the DDP model, no_sync on the first of two micro-steps: the weights of
+    one eager process (compiled kernels round differently)."""
+    run = tmp_path / "run"
+    done = subprocess.run(torchrun(corpus, run, "--steps", "4", "--compile", "--grad-accum", "2"), env=env(),
+                          capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 ranks x 2 micro-steps x 2 windows" in done.stdout
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train(corpus, tmp_path / "eager", TrainConfig(steps=4, **CONFIG), progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    assert max_diff(run / "last.safetensors", tmp_path / "eager" / "last.safetensors") < 1e-4
