@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import mmap
 import os
 from pathlib import Path
 
@@ -171,7 +172,12 @@ class StoreReader:
                 if offset + length > size:
                     raise ComposerError(f"{path}: token store shorter than its index ({size} tokens, piece "
                                         f"ends at {offset + length}); tokenise the corpus again")
-                m = np.memmap(path, dtype=TOKEN_DTYPE, mode="r", shape=(size,)) if size else np.zeros(0, TOKEN_DTYPE)
+                if size:  # a plain ndarray over the map: its slices cost 120 bytes, np.memmap's 490
+                    with open(path, "rb") as f:
+                        m = np.frombuffer(mmap.mmap(f.fileno(), size * TOKEN_DTYPE.itemsize, access=mmap.ACCESS_READ),
+                                          dtype=TOKEN_DTYPE)
+                else:
+                    m = np.zeros(0, TOKEN_DTYPE)
             except OSError as e:
                 raise cannot_open(path, e) from None
             self._maps[shard] = m
