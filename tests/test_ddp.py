@@ -303,3 +303,21 @@ def test_compile_under_ddp_with_grad_accum(corpus, tmp_path):
     finally:
         torch.set_num_threads(threads)
     assert max_diff(run / "last.safetensors", tmp_path / "eager" / "last.safetensors") < 1e-4
+
+
+def test_resuming_checks_the_runs_own_batch_against_the_ranks(corpus, single, tmp_path):
+    """The run's batch is 8 (the flag's default is 16): resuming on 3 ranks is refused, on 4 it is not."""
+    from composer.errors import ComposerError
+    from composer.training.start import _check_batch_split, start_run
+
+    class ThreeRanks(Dist):  # rank 0 of 3, without a process group
+        def shared(self, fn):
+            return fn()
+
+    run = tmp_path / "run"
+    shutil.copytree(single, run)
+    with pytest.raises(ComposerError, match=r"--batch-size 8 .* = 3 x 1"):
+        start_run(corpus, run, TrainConfig(), None, True, None, None, False, ThreeRanks(world=3, backend="gloo"))
+    _check_batch_split(TrainConfig(batch_size=8), Dist(world=4, backend="gloo"))
+    with pytest.raises(ComposerError, match=r"= 2 x 3"):
+        _check_batch_split(TrainConfig(batch_size=8, grad_accum=3), Dist(world=2, backend="gloo"))

@@ -116,8 +116,9 @@ def train_loop(s: RunStart, progress: bool = True) -> dict:
             if not s.dist.on or isinstance(e, ComposerError):
                 raise
             last = f"its checkpoint of step {saved_at}" if saved_at is not None else "no checkpoint yet"
-            raise RuntimeFailure(f"training stopped at step {marks.step}: another rank failed ({str(e).splitlines()[0]}); "
-                                 f"{s.run} keeps {last}") from None
+            raise RuntimeFailure(f"training stopped at step {marks.step} on rank {s.dist.rank} "
+                                 f"({str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}; "
+                                 f"a rank that dies stops the others this way); {s.run} keeps {last}") from None
 
         marks.elapsed_s = clock()
         if interrupted:

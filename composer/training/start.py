@@ -110,10 +110,8 @@ def start_run(roots, run: Path, cfg: TrainConfig, style: str | None, resume: boo
     Under torchrun (`dist`) rank 0 decides the mode and tokenises, and tells the other ranks."""
     dist = dist or Dist()
     cfg.check()
-    ranks = dist.world * cfg.grad_accum
-    if cfg.batch_size % ranks:
-        raise ComposerError(f"--batch-size {cfg.batch_size} (windows a step, over all ranks) must be a multiple of "
-                            f"ranks x --grad-accum = {dist.world} x {cfg.grad_accum}")
+    if not resume:  # (a resumed run's batch size is its own: checked once it is read)
+        _check_batch_split(cfg, dist)
     roots = [roots] if isinstance(roots, (str, os.PathLike)) else list(roots)
 
     def open_run() -> Origin:
@@ -125,6 +123,7 @@ def start_run(roots, run: Path, cfg: TrainConfig, style: str | None, resume: boo
         return origin
 
     origin = dist.shared(open_run)
+    _check_batch_split(origin.cfg, dist)
     cache_dir = Path(cache_dir) if cache_dir is not None else run / "cache"
     index, tokenizer, extra = _read_corpus(origin, run, roots, style, cache_dir, progress, dist)
     pieces, train_idx, val_idx, counts = _split(origin, run, roots, index, tokenizer)
@@ -162,6 +161,13 @@ def start_run(roots, run: Path, cfg: TrainConfig, style: str | None, resume: boo
         baseline=baseline, corpus=_corpus_summary(index, train_idx, val_idx, train_tokens),
         val_files=sorted(set(shas[i] for i in val_idx)), val_paths={shas[i]: index.files[i].path for i in val_idx},
         marks=marks, metrics=metrics, dist=dist, ddp=ddp)
+
+
+def _check_batch_split(cfg: TrainConfig, dist: Dist) -> None:
+    """The batch (windows a step, over all ranks) must split evenly into ranks x grad_accum."""
+    if cfg.batch_size % (dist.world * cfg.grad_accum):
+        raise ComposerError(f"--batch-size {cfg.batch_size} (windows a step, over all ranks) must be a multiple of "
+                            f"ranks x --grad-accum = {dist.world} x {cfg.grad_accum}")
 
 
 # --------------------------------------------------------------------------- 1. the run folder
