@@ -210,3 +210,24 @@ def test_the_loops_draws_are_numpys_own(many, tmp_path, tok):
             x2, y2 = s.sample(Draws(np.random.default_rng([0, step]), cdfs), 8)
             np.testing.assert_array_equal(x1, x2)
             np.testing.assert_array_equal(y1, y2)
+
+
+def _tokenise_into(args):
+    root, cache = args
+    return tokenize_corpus(root, cache, Tokenizer(), workers=1, progress=False).used
+
+
+def test_two_tokenisers_on_one_cache_take_turns(many, tmp_path):
+    """The store's lock: two processes tokenising into the same cache at once both succeed,
+    and every piece is in the store once."""
+    import multiprocessing
+
+    cache = tmp_path / "cache"
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        assert pool.map(_tokenise_into, [(str(many), str(cache))] * 2) == [12, 12]
+    (folder,) = cache.glob("store-*")
+    shas = [bytes(s) for s in store.read_catalog(folder)["sha"]]
+    assert len(shas) == len(set(shas)) == 12
+    index = load_index(cache)
+    for i, f in enumerate(index.files):
+        np.testing.assert_array_equal(index.open_tokens(i), Tokenizer().encode(load_score(f.path)))

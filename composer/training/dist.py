@@ -9,16 +9,21 @@ nothing here touches torch.distributed.
 
 The division of labour: rank 0 tokenises the corpus and writes everything in the run folder
 (checkpoints, metrics, plots, the replay sample); the other ranks wait for it, read the same
-token cache, and only compute. A failure on rank 0 before training starts is sent to the
-others (`shared`) so every rank stops with the same message instead of waiting forever.
+token cache, and only compute (a collective waits up to TIMEOUT_S: a rank that dies is
+noticed sooner, by torchrun and by the broken connection). A failure on rank 0 before
+training starts is sent to the others (`shared`), so every rank stops with the same message
+instead of waiting.
 """
 
 from __future__ import annotations
 
+import datetime
 import os
 from dataclasses import dataclass
 
 from ..errors import ComposerError
+
+TIMEOUT_S = 2 * 3600  # of a collective: time enough for rank 0 to tokenise a large corpus while the others wait
 
 
 @dataclass
@@ -55,8 +60,8 @@ class Dist:
         if cuda:
             torch.cuda.set_device(local)
         owned = not td.is_initialized()
-        if owned:
-            td.init_process_group(backend)
+        if owned:  # the other ranks wait in a collective while rank 0 tokenises a new corpus
+            td.init_process_group(backend, timeout=datetime.timedelta(seconds=TIMEOUT_S))
         return cls(td.get_rank(), td.get_world_size(), local, td.get_backend(), owned)
 
     def device(self, picked: str) -> str:
