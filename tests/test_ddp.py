@@ -321,3 +321,21 @@ def test_resuming_checks_the_runs_own_batch_against_the_ranks(corpus, single, tm
     _check_batch_split(TrainConfig(batch_size=8), Dist(world=4, backend="gloo"))
     with pytest.raises(ComposerError, match=r"= 2 x 3"):
         _check_batch_split(TrainConfig(batch_size=8, grad_accum=3), Dist(world=2, backend="gloo"))
+
+
+@pytest.mark.slow
+def test_with_dropout_two_ranks_equal_one_process_with_grad_accum_2(corpus, tmp_path):
+    """`small` has dropout: each micro-batch draws its own mask from the step's seed, so two
+    ranks give the weights of one process with --grad-accum 2 (the same windows, the same masks)."""
+    small = ["--size", "small", "--context", "64", "--steps", "3", "--eval-every", "3"]
+    done = subprocess.run(torchrun(corpus, tmp_path / "ddp", *small), env=env(), capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train(corpus, tmp_path / "accum", TrainConfig(**{**CONFIG, "size": "small", "context": 64, "eval_every": 3},
+                                                      steps=3, grad_accum=2), progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    assert max_diff(tmp_path / "ddp" / "last.safetensors", tmp_path / "accum" / "last.safetensors") < 1e-6
