@@ -207,7 +207,10 @@ def tokenize(corpus, cache_dir: Path, style, workers, quiet):
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Optimizer steps  [default: 2000].")
 @click.option("--epochs", type=FiniteFloatRange(min=0, min_open=True), default=None,
               help="Passes over the training tokens, instead of --steps.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True, help="Windows per step.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Windows per step, over all ranks under torchrun (the global batch).")
+@click.option("--grad-accum", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Micro-steps a step (gradient accumulation): each rank runs batch/(ranks x N) windows at a time.")
 @click.option("--context", type=click.IntRange(min=8), default=1024, show_default=True, help="Tokens per window.")
 @click.option("--lr", type=FiniteFloatRange(min=0, min_open=True), default=None,
               help="Peak learning rate  [default: 1e-3; 3e-4 with --from].")
@@ -235,12 +238,14 @@ def tokenize(corpus, cache_dir: Path, style, workers, quiet):
               help="CPU threads of torch and numpy's BLAS [default: torch's choice, one per core].")
 @click.option("--quiet", is_flag=True, help="No progress bar or per-evaluation lines.")
 @click.pass_context
-def train(ctx, corpus, out_dir: Path, arch, size, steps, epochs, batch_size, context, lr, device, seed, style,
-          resume, val_fraction, init_from, replay, keep_key, infill, eval_every, workers, compile_model, threads, quiet):
+def train(ctx, corpus, out_dir: Path, arch, size, steps, epochs, batch_size, grad_accum, context, lr, device, seed,
+          style, resume, val_fraction, init_from, replay, keep_key, infill, eval_every, workers, compile_model, threads,
+          quiet):
     """Train a model on CORPUS (style = first sub-folder) into RUN_DIR.
 
     Ctrl-C saves a checkpoint; --resume continues from it. The best model by validation
-    loss is RUN_DIR/model.safetensors.
+    loss is RUN_DIR/model.safetensors. On several processes: torchrun --nproc_per_node=N -m
+    composer train ... (rank 0 writes RUN_DIR).
     """
     if steps is not None and epochs is not None:
         raise click.UsageError("give --steps or --epochs, not both")
@@ -257,7 +262,7 @@ def train(ctx, corpus, out_dir: Path, arch, size, steps, epochs, batch_size, con
     cfg = TrainConfig(arch=arch, size=size, steps=steps, epochs=epochs, batch_size=batch_size, context=context,
                       lr=lr, device=device, seed=seed, val_fraction=val_fraction, eval_every=eval_every,
                       compile=compile_model, workers=workers, replay=replay, keep_key=keep_key,
-                      infill=infill)
+                      infill=infill, grad_accum=grad_accum)
     summary = run_training(list(corpus), out_dir, cfg, style=style, resume=resume, init_from=init_from,
                            progress=not quiet)
     if summary["interrupted"]:

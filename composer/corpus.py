@@ -10,8 +10,10 @@ Layout of a corpus: `root/<style>/**/piece.mid` (the first sub-folder names the 
 flat folder plus `style=` for all of it. Files are encoded with no style (`Style_?`); the index
 records each file's style and training substitutes the style token, so adding styles never
 invalidates the cache. Tokens are cached per file content (sha256) and tokenizer fingerprint
-in `cache/tokens/<sha[:2]>/<sha>-<fingerprint>.npy`, with a `.json` beside it holding the
-file's note count and length; `cache/index.json` lists the corpus.
+in a token store of a few large append-only shards, `cache/store-<fingerprint>/` (store.py),
+memory-mapped for training; `cache/index.json` lists the corpus: each file's path, style,
+sha256 and where its tokens are. A cache of the old layout (one .npy per piece under
+`cache/tokens/`) is moved into the store the first time it is read.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import errno
 import hashlib
 import json
 import os
+import shutil
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -28,12 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_path, write_text_atomic
+from .atomic import write_text_atomic
 from .errors import ComposerError, ScoreError
 from .load import SUPPORTED_SUFFIXES, load_score
+from .store import TOKEN_DTYPE, StoreReader, StoreWriter, store_name
 from .tokenizer import Tokenizer
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2  # 1: one .npy per piece under cache/tokens (converted on reading)
 INDEX_NAME = "index.json"
 
 
@@ -113,50 +117,36 @@ def _n(count: int, word: str) -> str:
 # ============================================================================ tokenising
 
 _TOKENIZER: Tokenizer | None = None  # per worker process, set by _init_worker
+_KNOWN: frozenset = frozenset()  # sha256 of the pieces the store holds already
 
 
-def _init_worker(tokenizer_dict: dict) -> None:
-    global _TOKENIZER
-    _TOKENIZER = Tokenizer.from_dict(tokenizer_dict)
+def _init_worker(tokenizer_dict: dict, known=frozenset()) -> None:
+    global _TOKENIZER, _KNOWN
+    _TOKENIZER, _KNOWN = Tokenizer.from_dict(tokenizer_dict), known
 
 
-def _cache_name(sha: str, fingerprint: str) -> str:
-    return f"tokens/{sha[:2]}/{sha}-{fingerprint}.npy"
-
-
-def _process(job: tuple[int, str, str]) -> dict:
-    """Hash one file, then take its tokens from the cache or load + encode + cache them.
+def _process(job: tuple[int, str]) -> dict:
+    """Hash one file; unless the store holds it, load + encode it: {"ids", "n_notes", "seconds"}
+    (the parent process appends the tokens to the store).
 
     Never raises (short of a crash of the interpreter): any failure becomes a skip reason, but
     running out of file descriptors (no fault of the file) becomes a `fatal` one.
     """
-    i, path, cache_dir = job
+    i, path = job[0], job[1]
     out = {"i": i, "path": path}
     try:
         data = Path(path).read_bytes()
         if not data:
             return {**out, "reason": "empty file"}
-        tok = _TOKENIZER
-        fp = tok.config.fingerprint()
         sha = hashlib.sha256(data).hexdigest()
-        rel = _cache_name(sha, fp)
-        npy, meta_path = Path(cache_dir, rel), Path(cache_dir, rel).with_suffix(".json")
-        out.update(sha256=sha, tokens=rel)
-        if npy.is_file() and meta_path.is_file():
-            try:
-                return {**out, **json.loads(meta_path.read_text()), "cached": True}
-            except (OSError, ValueError):
-                pass  # a damaged sidecar: tokenise again
+        out["sha256"] = sha
+        if sha in _KNOWN:
+            return {**out, "cached": True}
         score = load_score(path)
         if score.note_count == 0:
             return {**out, "reason": "no notes"}
-        ids = np.asarray(tok.encode(score, style=None), dtype=np.int32)
-        meta = {"n_tokens": int(len(ids)), "n_notes": int(score.note_count),
-                "seconds": round(float(score.seconds()), 3)}
-        with atomic_path(npy) as tmp, open(tmp, "wb") as f:
-            np.save(f, ids)
-        write_text_atomic(meta_path, json.dumps(meta))
-        return {**out, **meta, "cached": False}
+        ids = np.asarray(_TOKENIZER.encode(score, style=None), dtype=TOKEN_DTYPE)
+        return {**out, "ids": ids, "n_notes": int(score.note_count), "seconds": round(float(score.seconds()), 3)}
     except ScoreError as e:
         return {**out, "reason": e.reason}
     except OSError as e:
@@ -190,53 +180,91 @@ class CorpusSummary:
 
 def tokenize_corpus(roots, cache_dir, tokenizer: Tokenizer, style: str | None = None,
                     workers: int | None = None, progress: bool = True) -> CorpusSummary:
-    """Tokenise every music file under `roots` into `cache_dir` and write its index.json."""
+    """Tokenise every music file under `roots` into the store in `cache_dir` (store.py) and
+    write cache_dir/index.json. Files the store holds (same content) are only hashed."""
     found = discover(roots, style)
     if not found.files:
         shown = ", ".join(map(str, [roots] if isinstance(roots, (str, os.PathLike)) else roots))
         raise ComposerError(f"no music files ({' '.join(SUPPORTED_SUFFIXES)}) found in {shown}")
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    jobs = [(i, str(path), str(cache_dir)) for i, (path, _) in enumerate(found.files)]
+    fingerprint = tokenizer.config.fingerprint()
+    jobs = [(i, str(path)) for i, (path, _) in enumerate(found.files)]
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
 
     from tqdm import tqdm
     bar = tqdm(total=len(jobs), unit="file", desc="tokenising",
                disable=not progress or not sys.stderr.isatty())
     results: list[dict] = [{}] * len(jobs)
-    with bar:
+    rows: list = [None] * len(jobs)
+    with StoreWriter(cache_dir / store_name(fingerprint)) as store, bar:
+        _convert_per_file_cache(cache_dir, fingerprint, store)
+        known = frozenset(bytes(s).hex() for s in store.catalog["sha"])
         if workers == 1:
-            _init_worker(tokenizer.to_dict())
-            for r in map(_process, jobs):
-                results[r["i"]] = r
-                bar.update()
+            _init_worker(tokenizer.to_dict(), known)
+            done = map(_process, jobs)
         else:
             chunk = max(1, min(16, len(jobs) // (workers * 8)))
-            with Pool(workers, initializer=_init_worker, initargs=(tokenizer.to_dict(),)) as pool:
-                for r in pool.imap_unordered(_process, jobs, chunksize=chunk):
-                    results[r["i"]] = r
-                    bar.update()
+            pool = Pool(workers, initializer=_init_worker, initargs=(tokenizer.to_dict(), known))
+            done = pool.imap(_process, jobs, chunksize=chunk)  # in file order: the same store whatever the workers
+        try:
+            for r in done:
+                if "ids" in r:
+                    rows[r["i"]] = store.add(r["sha256"], r.pop("ids"), r["n_notes"], r["seconds"])
+                elif r.get("cached"):
+                    rows[r["i"]] = store.get(r["sha256"])
+                results[r["i"]] = r
+                bar.update()
+        finally:
+            if workers > 1:
+                pool.terminate()
 
     fatal = [r["fatal"] for r in results if "fatal" in r]
     if fatal:
         raise ComposerError(fatal[0])
     files, skipped = [], []
-    for (path, label), r in zip(found.files, results):
+    for (path, label), r, row in zip(found.files, results, rows):
         if "reason" in r:
             skipped.append({"path": str(path), "reason": r["reason"]})
         else:
-            files.append({"path": str(path), "style": label, **{k: r[k] for k in
-                          ("sha256", "tokens", "n_tokens", "n_notes", "seconds")}})
+            files.append({"path": str(path), "style": label, "sha256": r["sha256"], "shard": int(row["shard"]),
+                          "offset": int(row["offset"]), "n_tokens": int(row["length"]),
+                          "n_notes": int(row["n_notes"]), "seconds": round(float(row["seconds"]), 3)})
     styles = dict(sorted(Counter(f["style"] for f in files if f["style"] is not None).items()))
-    index = {"version": INDEX_VERSION, "tokenizer": tokenizer.to_dict(),
-             "fingerprint": tokenizer.config.fingerprint(),
-             "files": files, "skipped": skipped, "styles": styles}
+    index = {"version": INDEX_VERSION, "tokenizer": tokenizer.to_dict(), "fingerprint": fingerprint,
+             "store": store_name(fingerprint), "files": files, "skipped": skipped, "styles": styles}
     write_text_atomic(cache_dir / INDEX_NAME, json.dumps(index, indent=1))
     return CorpusSummary(used=len(files), skipped=[(s["path"], s["reason"]) for s in skipped],
                          cached=sum(bool(r.get("cached")) for r in results if "reason" not in r),
                          tokens=sum(f["n_tokens"] for f in files), styles=styles,
                          unstyled=sum(f["style"] is None for f in files),
                          warnings=found.warnings, index_path=cache_dir / INDEX_NAME)
+
+
+# ---------------------------------------------------------------------------- the per-file cache of old
+
+OLD_TOKENS = "tokens"  # cache/tokens/<sha[:2]>/<sha>-<fingerprint>.npy + .json: the cache before the store
+
+
+def _convert_per_file_cache(cache_dir: Path, fingerprint: str, store: StoreWriter) -> int:
+    """Move the pieces of an old per-file cache (this fingerprint's) into the store, then remove
+    it, saying so in one line. The number of pieces moved."""
+    old = cache_dir / OLD_TOKENS
+    if not old.is_dir():
+        return 0
+    moved = 0
+    for npy in sorted(old.glob(f"*/*-{fingerprint}.npy")):
+        try:
+            meta = json.loads(npy.with_suffix(".json").read_text())
+            store.add(npy.name.split("-")[0], np.load(npy, allow_pickle=False), meta["n_notes"], meta["seconds"])
+            moved += 1
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # a damaged entry: that file is tokenised again
+    store.commit()
+    shutil.rmtree(old, ignore_errors=True)
+    print(f"{cache_dir}: moved the per-file token cache ({_n(moved, 'piece')}) into the sharded store "
+          f"{store.folder.name}/", flush=True)
+    return moved
 
 
 # ============================================================================ reading back
@@ -247,7 +275,8 @@ class CorpusFile:
     path: str
     style: str | None
     sha256: str
-    tokens: str  # path of the .npy relative to the cache folder
+    shard: int  # where its tokens are in the store: shard number and offset (tokens)
+    offset: int
     n_tokens: int
     n_notes: int
     seconds: float
@@ -261,31 +290,34 @@ class CorpusIndex:
     files: list[CorpusFile]
     skipped: list[tuple[str, str]]
     styles: dict[str, int]
+    store: str = ""  # the store folder in cache_dir
+
+    def __post_init__(self):
+        self._reader = StoreReader(self.cache_dir / (self.store or store_name(self.fingerprint)))
 
     def __len__(self) -> int:
         return len(self.files)
 
+    @property
+    def store_dir(self) -> Path:
+        return self._reader.folder
+
     def open_tokens(self, i: int) -> np.ndarray:
-        """Tokens of file `i` (encoded with no style), read into memory: a piece is a few
-        thousand int32 tokens, and a memory map would hold a file descriptor open per piece
-        (a corpus larger than `ulimit -n` could not be opened at once)."""
-        path = self.cache_dir / self.files[i].tokens
-        try:
-            return np.load(path)
-        except OSError as e:
-            if e.errno in (errno.EMFILE, errno.ENFILE):
-                raise ComposerError(f"{path}: cannot open ({e.strerror}); "
-                                    "raise the open-files limit (ulimit -n)") from None
-            raise ComposerError(f"{path}: cached tokens missing or unreadable ({e.strerror or e}); "
-                                "tokenise the corpus again") from None
-        except ValueError as e:
-            raise ComposerError(f"{path}: cached tokens corrupt ({e}); tokenise the corpus again") from None
+        """Tokens of file `i` (encoded with no style, int16): a read-only view into its shard's
+        memory map. One map per shard (a handful of file descriptors, whatever `ulimit -n`), and
+        only the pages a window reads become resident."""
+        f = self.files[i]
+        return self._reader.tokens(f.shard, f.offset, f.n_tokens)
+
+    def read_tokens(self, i: int) -> np.ndarray:
+        """Tokens of file `i` as an in-memory copy, read without mapping (for one pass over a corpus)."""
+        f = self.files[i]
+        return self._reader.read(f.shard, f.offset, f.n_tokens)
 
     def iter_tokens(self):
-        """(CorpusFile, tokens) for every file, in index order."""
+        """(CorpusFile, tokens) for every file, in index order (copies, read without mapping)."""
         for i, f in enumerate(self.files):
-            yield f, self.open_tokens(i)
-
+            yield f, self.read_tokens(i)
 
 def style_instruments(index: CorpusIndex) -> dict[str, list[int]]:
     """Per style, the track keys (GM programs 0-127, 128 for drums) its files play. A model
@@ -301,13 +333,16 @@ def style_instruments(index: CorpusIndex) -> dict[str, list[int]]:
 
 
 def load_index(cache_dir) -> CorpusIndex:
-    """Read `cache_dir/index.json` back; ComposerError if it is missing or unusable."""
+    """Read `cache_dir/index.json` back; ComposerError if it is missing or unusable. An index
+    of the old per-file cache is converted (its pieces moved into the store) on the way."""
     cache_dir = Path(cache_dir)
     path = cache_dir / INDEX_NAME
     if not path.is_file():
         raise ComposerError(f"{path}: no corpus index (tokenise the corpus first)")
     try:
         d = json.loads(path.read_text())
+        if d.get("version") == 1:
+            d = _upgrade_index(cache_dir, d)
         if d.get("version") != INDEX_VERSION:
             raise ValueError(f"unsupported index version {d.get('version')!r}")
         tok = Tokenizer.from_dict(d["tokenizer"])
@@ -315,7 +350,25 @@ def load_index(cache_dir) -> CorpusIndex:
             raise ValueError("fingerprint does not match the stored tokenizer")
         files = [CorpusFile(**f) for f in d["files"]]
         skipped = [(s["path"], s["reason"]) for s in d["skipped"]]
-        return CorpusIndex(cache_dir, tok, d["fingerprint"], files, skipped, dict(d["styles"]))
+        return CorpusIndex(cache_dir, tok, d["fingerprint"], files, skipped, dict(d["styles"]), d["store"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise ComposerError(f"{path}: corrupt corpus index ({type(e).__name__}: {e}); "
                             "tokenise the corpus again") from None
+
+
+def _upgrade_index(cache_dir: Path, d: dict) -> dict:
+    """A version-1 index (one .npy per piece) as a version-2 one: its pieces moved into the store
+    and index.json rewritten. ComposerError when a piece is missing from both."""
+    fp = d["fingerprint"]
+    with StoreWriter(cache_dir / store_name(fp)) as store:
+        _convert_per_file_cache(cache_dir, fp, store)
+        files = []
+        for f in d["files"]:
+            row = store.get(f["sha256"])
+            if row is None:
+                raise ComposerError(f"{cache_dir}: the token cache lacks {f['path']}; tokenise the corpus again")
+            files.append({k: f[k] for k in ("path", "style", "sha256", "n_tokens", "n_notes", "seconds")}
+                         | {"shard": int(row["shard"]), "offset": int(row["offset"])})
+    d = {**d, "version": INDEX_VERSION, "store": store_name(fp), "files": files}
+    write_text_atomic(cache_dir / INDEX_NAME, json.dumps(d, indent=1))
+    return d

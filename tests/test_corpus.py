@@ -157,8 +157,9 @@ def test_cached_tokens_equal_encode_of_load_score(styled, tmp_path, tok):
     index = load_index(cache)
     assert len(index) == 3 and index.styles == {"jazz": 2, "pop": 1}
     assert index.fingerprint == tok.config.fingerprint()
-    for f, ids in index.iter_tokens():
-        assert not isinstance(ids, np.memmap) and ids.dtype == np.int32  # in memory: no descriptor held
+    for i, (f, ids) in enumerate(index.iter_tokens()):
+        assert ids.base is None and ids.dtype == np.int16  # a copy, read without mapping
+        np.testing.assert_array_equal(index.open_tokens(i), ids)  # the memory-mapped view
         expected = tok.encode(load_score(f.path))
         np.testing.assert_array_equal(ids, expected)
         assert f.n_tokens == len(expected) and f.n_notes == 8 and f.seconds > 0
@@ -241,9 +242,10 @@ def test_running_out_of_file_descriptors_is_not_called_a_corrupt_cache(styled, t
     with out_of_file_descriptors():
         with pytest.raises(ComposerError) as e:
             index.open_tokens(0)
-        processed = corpus._process((0, str(styled / "jazz" / "a.mid"), str(cache)))
+        processed = corpus._process((0, str(styled / "jazz" / "a.mid")))
     message = str(e.value)
-    assert message.startswith(str(cache / index.files[0].tokens) + ": cannot open (Too many open files)")
+    shard = index.store_dir / "shard-000.tok"
+    assert message.startswith(f"{shard}: cannot open (Too many open files)")
     assert "ulimit -n" in message and "corrupt" not in message and "tokenise" not in message
     assert "reason" not in processed and "open-files limit" in processed["fatal"]  # not a skipped file
     assert index.open_tokens(0).tolist() == tok.encode(load_score(index.files[0].path)).tolist()

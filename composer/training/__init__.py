@@ -11,6 +11,7 @@ Reads like nanoGPT's train.py, one concern a module:
                 checkpoint every so often; Ctrl-C. The lr schedule, optimizer, validation loss
     run_dir.py  what lands in RUN_DIR and in what order (checkpoints), reading it back for
                 --resume, and removing a new run that failed
+    dist.py     several processes (torchrun): the process group, what only rank 0 does
     windows.py  training windows from the token cache, the train/validation split
     replay.py   the windows a run keeps for later fine-tunes to rehearse
 
@@ -33,13 +34,24 @@ def train(roots, out_dir, cfg: TrainConfig | None = None, style: str | None = No
     final_train_loss and final_val_loss. Raises ComposerError for anything the user can fix.
     A new run that fails (or is stopped) before its first checkpoint leaves nothing behind.
     """
+    import contextlib
+    import os
+
+    from .dist import Dist
     from .loop import train_loop
     from .run_dir import removed_if_new_run_fails
     from .start import start_run
 
-    run = Path(out_dir)
-    with removed_if_new_run_fails(run, resume, cache_dir):
-        start = start_run(roots, run, cfg or TrainConfig(), style, resume, init_from, cache_dir, progress)
+    run, cfg = Path(out_dir), cfg or TrainConfig()
+    dist = Dist.from_env(cfg.device)  # under torchrun: this process's rank; else a single process
+    with contextlib.ExitStack() as stack:
+        stack.callback(dist.close)
+        if dist.main:
+            stack.enter_context(removed_if_new_run_fails(run, resume, cache_dir))
+        else:  # only rank 0 writes or prints
+            stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(os.devnull, "w"))))
+            progress = False
+        start = start_run(roots, run, cfg, style, resume, init_from, cache_dir, progress, dist)
         return train_loop(start, progress)
 
 

@@ -37,6 +37,7 @@ class TrainConfig:
     replay: float = 0.5  # fine-tuning: share of each batch rehearsed from the base run's windows (replay.py)
     compile: bool = False  # torch.compile the model
     workers: int | None = None  # tokenising processes (None: all cores)
+    grad_accum: int = 1  # micro-steps a step: the batch is split over ranks x grad_accum (dist.py)
 
     def check(self) -> None:
         def bad(what):
@@ -59,12 +60,14 @@ class TrainConfig:
             bad(f"keep_key={self.keep_key} (must be in [0, 1])")
         if not 0 <= self.infill <= 1:
             bad(f"infill={self.infill} (must be in [0, 1])")
+        if self.grad_accum < 1 or self.batch_size % self.grad_accum:
+            bad(f"grad_accum={self.grad_accum} (must be at least 1 and divide batch_size={self.batch_size})")
         if self.device not in ("auto", "cpu", "cuda", "mps"):
             bad(f"device={self.device!r} (expected auto, cpu, cuda or mps)")
 
 
 # Settings a resumed run may change: how this process runs, and how long the run is.
-RUNTIME_FIELDS = ("device", "workers", "compile", "steps", "epochs")
+RUNTIME_FIELDS = ("device", "workers", "compile", "steps", "epochs", "grad_accum")
 
 
 def resumed_config(cfg: TrainConfig, saved: dict) -> TrainConfig:
@@ -81,7 +84,7 @@ def resumed_config(cfg: TrainConfig, saved: dict) -> TrainConfig:
         if mine != getattr(default, f.name) and mine != theirs:
             raise ComposerError(f"cannot change {f.name} when resuming (the run uses {theirs!r}, "
                                 f"got {mine!r}); start a new run or fine-tune with --from")
-    new = {k: getattr(cfg, k) for k in ("device", "workers", "compile")}
+    new = {k: getattr(cfg, k) for k in ("device", "workers", "compile", "grad_accum")}
     if cfg.steps is not None or cfg.epochs is not None:
         new.update(steps=cfg.steps, epochs=cfg.epochs)
     return replace(old, **new)

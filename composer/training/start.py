@@ -35,6 +35,7 @@ from ..model import ModelConfig, build_model, load_torch_model
 from ..tokenizer import Tokenizer
 from ..vocab import PAD, TokenizerConfig
 from .config import DEFAULT_STEPS, FINETUNE_LR, LR, TrainConfig, resumed_config
+from .dist import Dist
 from .loop import make_optimizer
 from .replay import ReplayMix, load_replay, sample_windows, save_replay, stack_windows
 from .run_dir import (LAST_FILE, STATE_FILE, Marks, holds_files, jsonable, read_metrics, read_optimizer,
@@ -83,6 +84,9 @@ class RunStart:
     val_paths: dict[str, str]
     marks: Marks
     metrics: list[dict]
+    dist: Dist = field(default_factory=Dist)  # this process's rank under torchrun (dist.py)
+    ddp: torch.nn.Module | None = None  # the DistributedDataParallel wrapper of the model (under torchrun)
+    cdfs: dict = field(default_factory=dict)  # the sampler's cumulative piece weights (loop.Draws)
 
     def summary(self) -> dict:
         """The training summary config.json holds (and train() returns), as of `marks`."""
@@ -101,33 +105,49 @@ class RunStart:
 
 
 def start_run(roots, run: Path, cfg: TrainConfig, style: str | None, resume: bool, init_from, cache_dir,
-              progress: bool) -> RunStart:
-    """Steps 1 to 6 of the module doc. Raises ComposerError for anything the user can fix."""
+              progress: bool, dist: Dist | None = None) -> RunStart:
+    """Steps 1 to 6 of the module doc. Raises ComposerError for anything the user can fix.
+    Under torchrun (`dist`) rank 0 decides the mode and tokenises, and tells the other ranks."""
+    dist = dist or Dist()
     cfg.check()
+    if not resume:  # (a resumed run's batch size is its own: checked once it is read)
+        _check_batch_split(cfg, dist)
     roots = [roots] if isinstance(roots, (str, os.PathLike)) else list(roots)
-    origin = _open_run(run, cfg, resume, init_from)
-    try:
-        run.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ComposerError(f"{run}: cannot create the run folder ({e.strerror})") from None
+
+    def open_run() -> Origin:
+        origin = _open_run(run, cfg, resume, init_from)
+        try:
+            run.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ComposerError(f"{run}: cannot create the run folder ({e.strerror})") from None
+        return origin
+
+    origin = dist.shared(open_run)
+    _check_batch_split(origin.cfg, dist)
     cache_dir = Path(cache_dir) if cache_dir is not None else run / "cache"
-    index, tokenizer, extra = _read_corpus(origin, run, roots, style, cache_dir, progress)
-    pieces, train_idx, val_idx = _split(origin, run, roots, index, tokenizer)
+    index, tokenizer, extra = _read_corpus(origin, run, roots, style, cache_dir, progress, dist)
+    pieces, train_idx, val_idx, counts = _split(origin, run, roots, index, tokenizer)
     train_pieces = [pieces[i] for i in train_idx]
     train_tokens = sum(index.files[i].n_tokens for i in train_idx)
 
-    device = pick_device(origin.cfg.device)
+    device = dist.device(pick_device(origin.cfg.device))
     torch.manual_seed(origin.cfg.seed)
     model, size = _model(origin, run, tokenizer, device)
     cfg = _settled_config(origin, model)
     model.train()
-    train_model = torch.compile(model) if cfg.compile else model
+    ddp = None
+    if dist.on:  # gradients averaged over the ranks (the models have no buffers to keep in step)
+        from torch.nn.parallel import DistributedDataParallel
+
+        ddp = DistributedDataParallel(model, device_ids=[dist.local_rank] if device.startswith("cuda") else None)
+    train_model = ddp if ddp is not None else model
+    train_model = torch.compile(train_model) if cfg.compile else train_model
     optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay, device)
 
-    sampler = _training_windows(origin, run, roots, cfg, train_pieces, tokenizer)
+    sampler = _training_windows(origin, run, roots, cfg, train_pieces, tokenizer, write=dist.main)
     total, fresh_per_step = _total_steps(origin, cfg, sampler, train_tokens)
     val_x, val_y = _validation_windows(cfg, [pieces[i] for i in val_idx], tokenizer)
-    baseline = unigram_entropy(train_pieces, len(tokenizer))
+    baseline = entropy_of_counts(counts)
 
     marks, metrics = Marks(), []
     if origin.state is not None:
@@ -140,7 +160,14 @@ def start_run(roots, run: Path, cfg: TrainConfig, style: str | None, resume: boo
         val_x=val_x, val_y=val_y, total=total, fresh_per_step=fresh_per_step, train_tokens=train_tokens,
         baseline=baseline, corpus=_corpus_summary(index, train_idx, val_idx, train_tokens),
         val_files=sorted(set(shas[i] for i in val_idx)), val_paths={shas[i]: index.files[i].path for i in val_idx},
-        marks=marks, metrics=metrics)
+        marks=marks, metrics=metrics, dist=dist, ddp=ddp)
+
+
+def _check_batch_split(cfg: TrainConfig, dist: Dist) -> None:
+    """The batch (windows a step, over all ranks) must split evenly into ranks x grad_accum."""
+    if cfg.batch_size % (dist.world * cfg.grad_accum):
+        raise ComposerError(f"--batch-size {cfg.batch_size} (windows a step, over all ranks) must be a multiple of "
+                            f"ranks x --grad-accum = {dist.world} x {cfg.grad_accum}")
 
 
 # --------------------------------------------------------------------------- 1. the run folder
@@ -181,17 +208,22 @@ def _tokenizer_of(run: Path) -> Tokenizer:
 
 
 def _read_corpus(origin: Origin, run: Path, roots: list, style, cache_dir: Path,
-                 progress: bool) -> tuple[CorpusIndex, Tokenizer, dict]:
-    """(the token cache's index, the run's tokenizer, config.json's extra entries)."""
-    if origin.state is not None:  # before tokenising (and rewriting the run's cache index): is it the run's corpus?
-        _check_resumed_corpus(run, roots, origin.state, _file_shas(roots, style))
+                 progress: bool, dist: Dist) -> tuple[CorpusIndex, Tokenizer, dict]:
+    """(the token cache's index, the run's tokenizer, config.json's extra entries). Rank 0
+    tokenises; the other ranks read the cache it wrote."""
     base = origin.tokenizer
     if origin.mode == "finetune" and origin.cfg.infill > 0 and not base.vocab.infill:
         base = base.with_infill()  # the base model learns the Fill tokens (model.remap_vocab)
-    corpus = tokenize_corpus(roots, cache_dir, base, style=style, workers=origin.cfg.workers, progress=progress)
-    print(corpus.format(), flush=True)
-    if not corpus.used:
-        raise ComposerError(f"{', '.join(map(str, roots))}: no usable music files to train on")
+
+    def tokenise() -> None:
+        if origin.state is not None:  # before tokenising (and rewriting the run's cache index): the run's corpus?
+            _check_resumed_corpus(run, roots, origin.state, _file_shas(roots, style))
+        corpus = tokenize_corpus(roots, cache_dir, base, style=style, workers=origin.cfg.workers, progress=progress)
+        print(corpus.format(), flush=True)
+        if not corpus.used:
+            raise ComposerError(f"{', '.join(map(str, roots))}: no usable music files to train on")
+
+    dist.shared(tokenise)
     index = load_index(cache_dir)
     if index.fingerprint != base.config.fingerprint():
         source = origin.init_name if origin.mode == "finetune" else run
@@ -241,18 +273,32 @@ def _file_shas(roots, style) -> list[str]:
 
 
 def _split(origin: Origin, run: Path, roots: list, index: CorpusIndex,
-           tokenizer: Tokenizer) -> tuple[list[Piece], list[int], list[int]]:
-    """(every piece, train indices, validation indices): a resumed run's saved split, or a new one."""
-    vocab = tokenizer.vocab
-    pieces = [index_piece(index.open_tokens(i), vocab.style_id(f.style), vocab) for i, f in enumerate(index.files)]
+           tokenizer: Tokenizer) -> tuple[list[Piece], list[int], list[int], np.ndarray]:
+    """(every piece, train indices, validation indices, token counts of the train pieces): a
+    resumed run's saved split, or a new one. Each piece's bars are found on a copy of its tokens
+    read without mapping; the piece then keeps a view into the store's memory map (store.py), so
+    a training process holds the bar index in memory, and of the tokens only the pages its
+    windows read."""
     shas = [f.sha256 for f in index.files]
     if origin.state is None:
         cfg = origin.cfg
-        return pieces, *split_by_file(shas, cfg.val_fraction, [f.style for f in index.files], cfg.seed)
-    held_out = set(origin.state["val_files"])
-    _check_resumed_corpus(run, roots, origin.state, shas)  # again: a held-out file may have been skipped
-    return (pieces, [i for i, s in enumerate(shas) if s not in held_out],
-            [i for i, s in enumerate(shas) if s in held_out])
+        train_idx, val_idx = split_by_file(shas, cfg.val_fraction, [f.style for f in index.files], cfg.seed)
+    else:
+        held_out = set(origin.state["val_files"])
+        _check_resumed_corpus(run, roots, origin.state, shas)  # again: a held-out file may have been skipped
+        train_idx = [i for i, s in enumerate(shas) if s not in held_out]
+        val_idx = [i for i, s in enumerate(shas) if s in held_out]
+    vocab, n = tokenizer.vocab, len(tokenizer)
+    counts, training = np.zeros(n, dtype=np.int64), np.zeros(len(shas), dtype=bool)
+    training[train_idx] = True
+    pieces = []
+    for i, f in enumerate(index.files):
+        tokens = index.read_tokens(i)
+        p = index_piece(tokens, vocab.style_id(f.style), vocab)
+        pieces.append(replace(p, tokens=index.open_tokens(i), bars=p.bars.astype(np.int32)))
+        if training[i]:
+            counts += np.bincount(tokens, minlength=n)[:n]
+    return pieces, train_idx, val_idx, counts
 
 
 def _corpus_summary(index: CorpusIndex, train_idx: list[int], val_idx: list[int], train_tokens: int) -> dict:
@@ -316,7 +362,7 @@ def _settled_config(origin: Origin, model) -> TrainConfig:
 
 
 def _training_windows(origin: Origin, run: Path, roots: list, cfg: TrainConfig, train_pieces: list[Piece],
-                      tokenizer: Tokenizer) -> WindowSampler | ReplayMix:
+                      tokenizer: Tokenizer, write: bool = True) -> WindowSampler | ReplayMix:
     """The sampler of training batches; a new run (fine-tune or not) writes its replay sample,
     and a fine-tune (new or resumed: its replay file holds the base windows first) mixes the
     base run's windows into every batch."""
@@ -334,8 +380,9 @@ def _training_windows(origin: Origin, run: Path, roots: list, cfg: TrainConfig, 
         if origin.init_run is not None:  # the base run's windows, in this run's token ids
             inherited_windows = load_replay(origin.init_run, origin.tokenizer.config.fingerprint())
         base = tokenizer.ids_from(origin.tokenizer)[inherited_windows[0]] if inherited_windows else None
-        mine = sample_windows(train_pieces, tokenizer.vocab, sampler.context + 1, seed=cfg.seed)
-        save_replay(run, stack_windows(base, mine), 0 if base is None else len(base), fingerprint)
+        if write:  # (rank 0 only)
+            mine = sample_windows(train_pieces, tokenizer.vocab, sampler.context + 1, seed=cfg.seed)
+            save_replay(run, stack_windows(base, mine), 0 if base is None else len(base), fingerprint)
     if base is None or not len(base) or cfg.replay <= 0:
         return sampler
     print(f"rehearsing {len(base)} windows of the base model's styles ({cfg.replay:.0%} of each batch)", flush=True)
@@ -376,6 +423,12 @@ def unigram_entropy(pieces, vocab_size: int) -> float:
     counts = np.zeros(vocab_size, dtype=np.int64)
     for p in pieces:
         counts += np.bincount(np.asarray(p.tokens), minlength=vocab_size)[:vocab_size]
+    return entropy_of_counts(counts)
+
+
+def entropy_of_counts(counts: np.ndarray) -> float:
+    """unigram_entropy from token counts (PAD left out)."""
+    counts = counts.copy()
     counts[PAD] = 0
     probs = counts[counts > 0] / max(1, counts.sum())
     return float(-(probs * np.log(probs)).sum())
