@@ -215,9 +215,7 @@ def test_infill_and_arrange_plug_into_the_actions(model, tmp_path):
     import copy
 
     fake = copy.copy(model)
-    fake.tokenizer = copy.copy(model.tokenizer)
-    fake.tokenizer.vocab = copy.copy(model.tokenizer.vocab)
-    fake.tokenizer.vocab.infill = True
+    fake.tokenizer = model.tokenizer.with_infill()  # a vocabulary with the Fill tokens
     calls = []
 
     def infill_batch(score, bars, tracks=None, where="the piece", **options):
