@@ -352,18 +352,25 @@ def _sampler(model_path, device, threads, style):
 @click.option("--guidance-bars", type=click.IntRange(0), default=None,
               help="Guidance steers this many opening bars, then the piece goes on from them unguided "
                    "(twice as fast a token); 0 = the whole piece [default: the model's choice for the style].")
+@click.option("--render", "render_audio", is_flag=True,
+              help="Also write each piece as audio, OUT.wav beside OUT.mid (FluidSynth, as compose render).")
 @click.option("--keep-drum-timing", is_flag=True,
               help="Keep the drummer's pushes and drags just off the beats (by default they go onto "
                    "the beat: MuseScore reads such files as live performances and guesses its own tempo).")
 @sampling_options
 def generate(style, model_path, output: Path, bars, tempo, time_signature, instruments, primer, tempo_changes,
              temperature, top_k, top_p, guidance, guidance_bars, seed, num_samples, device, threads,
-             keep_drum_timing, force):
+             render_audio, keep_drum_timing, force):
     """Generate new music as MIDI in a style."""
     ts = _time_signature(time_signature)
     outputs = _sample_paths(output, num_samples)
     for path in outputs:
         _check_output(path, force, [primer] if primer else [])
+        if render_audio:
+            _check_output(path.with_suffix(".wav"), force, [primer] if primer else [])
+    if render_audio:
+        from .studio.export import check_render
+        check_render()  # FluidSynth is there, before any work
     primer_score = None
     if primer is not None:
         from .load import load_score
@@ -383,6 +390,9 @@ def generate(style, model_path, output: Path, bars, tempo, time_signature, instr
         head = f"{primer_bars(model.tokenizer, primer_score)} primer bars + {bars} new bars, "
     for path, score in zip(outputs, scores):
         model.save(score, path, title=f"composer {style or 'piece'}", overwrite=force)
+        if render_audio:
+            from .studio.export import render_wav
+            render_wav(score, path.with_suffix(".wav"), overwrite=force)
         names = ", ".join(track_names([t.key for t in score.tracks], [t.name for t in score.tracks])) or "no notes"
         if primer_score is None:
             click.echo(f"wrote {path}: {bars} bars, {score.note_count} notes ({names})")

@@ -88,3 +88,20 @@ def test_render_writes_the_audio(song, tmp_path, capsys):
         frames = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
     assert 4.0 <= len(frames) / 22050 <= 7.0  # the piece, then the release tail
     assert np.abs(frames[: 22050 * 4]).max() > 3000  # sound, not silence
+
+
+def test_generate_render_writes_the_wav_beside_the_midi(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "g.mid"
+    monkeypatch.setitem(sys.modules, "fluidsynth", None)  # without FluidSynth: refused before any work
+    code, _, err = run(capsys, "generate", "--style", "folk", "--bars", 2, "-o", out, "--render")
+    assert code == 2 and "needs FluidSynth" in err and not out.exists()
+    monkeypatch.delitem(sys.modules, "fluidsynth")
+    try:
+        import fluidsynth  # noqa: F401
+    except (ImportError, OSError):
+        pytest.skip("pyfluidsynth and libfluidsynth are not installed")
+    code, _, err = run(capsys, "generate", "--style", "folk", "--bars", 2, "-o", out, "--render")
+    assert code == 0, err
+    with wave.open(str(tmp_path / "g.wav")) as w:
+        assert w.getnframes() > 0
+    assert out.exists()

@@ -34,13 +34,18 @@ def default_soundfont() -> Path:
     return path
 
 
-def render_wav(score: Score, out: Path, soundfont: Path | None = None, sample_rate: int = 44100,
-               overwrite: bool = False) -> float:
-    """Synthesize `score` with FluidSynth into a 16-bit stereo-less (mono) WAV; returns seconds."""
+def check_render() -> None:
+    """ComposerError (one line: what to install) where FluidSynth cannot be loaded."""
     try:
         import fluidsynth  # noqa: F401  (pyfluidsynth; it loads libfluidsynth on import)
     except (ImportError, OSError):
         raise ComposerError(RENDER_NEEDS) from None
+
+
+def render_wav(score: Score, out: Path, soundfont: Path | None = None, sample_rate: int = 44100,
+               overwrite: bool = False) -> float:
+    """Synthesize `score` with FluidSynth into a 16-bit stereo-less (mono) WAV; returns seconds."""
+    check_render()
     import pretty_midi
 
     pm = pretty_midi.PrettyMIDI(io.BytesIO(midi_bytes(score)))
