@@ -439,3 +439,21 @@ def test_the_roll_follows_the_tempo_map():
     roll = roll_data(score)
     assert roll["bars"] == [0.0, 2.0, 6.0, 8.8056, 10.8056] and roll["tempo"] == 120 and roll["meter"] == "4/4"
     assert roll["tracks"][0]["notes"][4][:2] == [2.0, 1.0]  # the fifth beat: after the change to 60 bpm
+
+
+def test_a_take_downloads_as_musicxml_and_wav(client, tmp_path):
+    take = upload(client, sketch_bytes(2)).json()
+    info = client.get("/api/model").json()
+    r = client.get(f"/api/takes/{take['id']}/export/musicxml")
+    assert r.status_code == 200 and b"<score-partwise" in r.content
+    assert r.headers["content-disposition"].endswith('.musicxml"')
+    r = client.get(f"/api/takes/{take['id']}/export/wav")
+    if info["exports"]["wav"]:
+        assert r.status_code == 200 and r.content[:4] == b"RIFF"
+    else:
+        assert r.status_code == 400 and "FluidSynth" in r.json()["error"]
+    assert client.get(f"/api/takes/{take['id']}/export/mp3").status_code == 404
+    assert client.get("/api/takes/..%2f..%2fetc/export/wav").status_code == 404
+    folder = Path(client.app.state.studio.store.folder) if hasattr(client.app.state, "studio") else None
+    if folder is not None:  # the temporary export folder is gone
+        assert not [p for p in folder.iterdir() if p.name.startswith(".export-")]

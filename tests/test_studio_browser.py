@@ -147,6 +147,12 @@ def test_generate_see_hear_download(server, page, tmp_path):
     download.value.save_as(path)
     assert download.value.suggested_filename == "jazz_2_bars_seed_5.mid"
     assert read_midi(path).note_count == roll["notes"]
+    with page.expect_download() as download:  # the same take as notation
+        page.click("#download-xml")
+    xml = tmp_path / "take.musicxml"
+    download.value.save_as(xml)
+    assert download.value.suggested_filename == "jazz_2_bars_seed_5.musicxml"
+    assert b"<score-partwise" in xml.read_bytes()
     assert page.problems == []
 
 

@@ -10,6 +10,7 @@
     GET    /api/takes                the takes kept, newest first
     GET    /api/takes/<id>           one take and its piano roll
     GET    /api/takes/<id>/midi      the MIDI file (a download)
+    GET    /api/takes/<id>/export/K  the take as K = wav (FluidSynth) or musicxml (music21)
     PATCH  /api/takes/<id>           {"name"}: rename
     DELETE /api/takes/<id>           delete
     POST   /api/upload?name=F.mid    the raw bytes of a MIDI/MusicXML/ABC/kern file -> a take
@@ -47,6 +48,7 @@ from ..errors import ComposerError
 from ..load import SUPPORTED_SUFFIXES
 from ..midi_io import midi_bytes, read_midi
 from .actions import ACTIONS, instrument_choices
+from .export import can_render
 from .jobs import JobQueue, TooManyJobs
 from .roll import roll_data
 from .takes import TakeNotFound, TakeStore, check_id
@@ -68,6 +70,9 @@ def soundfont_path() -> Path | None:
     return path if path.is_file() else None
 
 
+EXPORTS = {"wav": "audio/wav", "musicxml": "application/vnd.recordare.musicxml+xml"}
+
+
 class Studio:
     """The server's state: the model (loaded once), the takes folder and the job queue."""
 
@@ -87,12 +92,27 @@ class Studio:
         """A take's score (from its MIDI file, channels kept as written)."""
         return read_midi(self.store.midi_path(take_id), channels=True)
 
+    def export(self, take_id: str, kind: str) -> bytes:
+        """A take as WAV (FluidSynth) or MusicXML (music21), made in a temporary folder inside
+        the takes folder and removed after."""
+        from .export import export_musicxml, render_wav
+
+        score = self.score(take_id)
+        with tempfile.TemporaryDirectory(prefix=".export-", dir=self.store.folder) as d:
+            out = Path(d) / f"take.{kind}"
+            if kind == "wav":
+                render_wav(score, out)
+            else:
+                export_musicxml(score, out, work_dir=Path(d))
+            return out.read_bytes()
+
     def model_info(self) -> dict:
         m = self.model
         styles = [{"name": s, "instruments": instrument_choices(m, s), "guidance": m.guidance_for(s),
                    "guidance_bars": m.guidance_bars_for(s)} for s in m.styles]
         return {"styles": styles, "any_style": instrument_choices(m, None), "meters": METERS,
                 "soundfont": soundfont_path() is not None, "max_upload": self.max_upload,
+                "exports": {"wav": can_render(), "musicxml": True},
                 "upload_types": list(SUPPORTED_SUFFIXES),
                 "actions": [a.public(m) for a in ACTIONS.values()], "takes_folder": str(self.store.folder)}
 
@@ -252,6 +272,18 @@ def create_app(model, takes_dir, allowed_hosts=None, max_upload: int = MAX_UPLOA
         return FileResponse(studio.store.midi_path(take_id), media_type="audio/midi",
                             filename=f"{safe[:80]}.mid", headers={"Cache-Control": "no-cache"})
 
+    async def take_export(request):
+        take_id = check_id(request.path_params["take_id"])
+        kind = request.path_params["kind"]
+        if kind not in EXPORTS:
+            raise TakeNotFound(f"no export {kind!r} (wav, musicxml)")
+        entry = studio.store.get(take_id)
+        data = await run_in_threadpool(studio.export, take_id, kind)
+        safe = re.sub(r"[^A-Za-z0-9.-]+", "_", entry["name"]).strip("._") or take_id
+        return Response(data, media_type=EXPORTS[kind],
+                        headers={"Content-Disposition": f'attachment; filename="{safe[:80]}.{kind}"',
+                                 "Cache-Control": "no-cache"})
+
     async def take_rename(request):
         body = await _json_body(request)
         return JSONResponse(studio.store.rename(request.path_params["take_id"], body.get("name")))
@@ -291,6 +323,7 @@ def create_app(model, takes_dir, allowed_hosts=None, max_upload: int = MAX_UPLOA
         Route("/api/takes/{take_id}", take_rename, methods=["PATCH"]),
         Route("/api/takes/{take_id}", take_delete, methods=["DELETE"]),
         Route("/api/takes/{take_id}/midi", take_midi),
+        Route("/api/takes/{take_id}/export/{kind}", take_export),
         Route("/api/upload", upload, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]

@@ -34,6 +34,14 @@ def default_soundfont() -> Path:
     return path
 
 
+def can_render() -> bool:
+    try:
+        check_render()
+    except ComposerError:
+        return False
+    return True
+
+
 def check_render() -> None:
     """ComposerError (one line: what to install) where FluidSynth cannot be loaded."""
     try:
@@ -68,11 +76,12 @@ def render_wav(score: Score, out: Path, soundfont: Path | None = None, sample_ra
     return len(pcm) / sample_rate
 
 
-def export_musicxml(score: Score, out: Path, overwrite: bool = False) -> None:
-    """The score as MusicXML, through music21 (which quantises the notes to notation)."""
+def export_musicxml(score: Score, out: Path, overwrite: bool = False, work_dir: Path | None = None) -> None:
+    """The score as MusicXML, through music21 (which quantises the notes to notation);
+    work_dir: where its temporary files go (default: the system's)."""
     import music21
 
-    with tempfile.TemporaryDirectory(prefix="composer-export-") as d:
+    with tempfile.TemporaryDirectory(prefix="composer-export-", dir=work_dir) as d:
         midi = Path(d) / "score.mid"
         midi.write_bytes(midi_bytes(score))
         try:

@@ -284,6 +284,12 @@ async function openTake(id) {
   $("take-info").textContent = bits.join(" · ");
   $("download").href = midiUrl(id);
   $("download").classList.remove("disabled");
+  for (const [el, kind] of [["download-wav", "wav"], ["download-xml", "musicxml"]]) {
+    const ok = state.model && state.model.exports && state.model.exports[kind];
+    $(el).classList.toggle("disabled", !ok);
+    if (ok) $(el).href = `/api/takes/${id}/export/${kind}`; else $(el).removeAttribute("href");
+    $(el).title = ok ? $(el).title : "needs FluidSynth: pip install pyfluidsynth; apt-get install libfluidsynth3";
+  }
   $("play").disabled = false;
   $("reuse").disabled = !data.take.settings || data.take.settings.style === undefined;
   drawTracks(); drawRoll(); updateActions(); renderTakes();
@@ -294,8 +300,10 @@ function closeTake() {
   state.take = state.roll = state.midi = null;
   $("take-name").textContent = "No take open";
   $("take-info").textContent = "";
-  $("download").classList.add("disabled");
-  $("download").removeAttribute("href");
+  for (const el of ["download", "download-wav", "download-xml"]) {
+    $(el).classList.add("disabled");
+    $(el).removeAttribute("href");
+  }
   $("play").disabled = true;
   $("reuse").disabled = true;
   drawTracks(); drawRoll(); updateActions();
