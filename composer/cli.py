@@ -283,6 +283,17 @@ def _time_signature(text):
         raise click.BadParameter(f"{text!r} is not a time signature like 4/4 or 6/8") from None
 
 
+def _checked_outputs(output: Path, n: int, force: bool, inputs, audio: bool = False) -> list[Path]:
+    """The files a sampling command writes (_sample_paths), each checked before any work (and
+    its .wav beside it, with audio)."""
+    outputs = _sample_paths(output, n)
+    for path in outputs:
+        _check_output(path, force, inputs)
+        if audio:
+            _check_output(path.with_suffix(".wav"), force, inputs)
+    return outputs
+
+
 def _sample_paths(output: Path, n: int) -> list[Path]:
     """-o and --num-samples -> the files: OUT itself for one piece; for more, OUT_01.mid ... beside
     OUT.mid (or .midi), or FOLDER/out_01.mid ... for a name without that suffix."""
@@ -363,11 +374,7 @@ def generate(style, model_path, output: Path, bars, tempo, time_signature, instr
              render_audio, keep_drum_timing, force):
     """Generate new music as MIDI in a style."""
     ts = _time_signature(time_signature)
-    outputs = _sample_paths(output, num_samples)
-    for path in outputs:
-        _check_output(path, force, [primer] if primer else [])
-        if render_audio:
-            _check_output(path.with_suffix(".wav"), force, [primer] if primer else [])
+    outputs = _checked_outputs(output, num_samples, force, [primer] if primer else [], audio=render_audio)
     if render_audio:
         from .studio.export import check_render
         check_render()  # FluidSynth is there, before any work
@@ -415,9 +422,7 @@ def generate(style, model_path, output: Path, bars, tempo, time_signature, instr
 def infill(song, bar_spec, tracks, style, output, model_path, temperature, top_k, top_p, guidance, seed,
            num_samples, device, threads, force):
     """Write bars of SONG anew; every note outside them stays as it is."""
-    outputs = _sample_paths(output, num_samples)
-    for path in outputs:
-        _check_output(path, force, [song])
+    outputs = _checked_outputs(output, num_samples, force, [song])
     from .load import load_score
 
     score = load_score(song, channels=True)
@@ -445,9 +450,7 @@ def infill(song, bar_spec, tracks, style, output, model_path, temperature, top_k
 def arrange(song, style, instruments, replace_tracks, output, model_path, temperature, top_k, top_p, guidance,
             seed, num_samples, device, threads, force):
     """Accompany MELODY (one track or a sketch) in a style, keeping its notes; or --replace a track."""
-    outputs = _sample_paths(output, num_samples)
-    for path in outputs:
-        _check_output(path, force, [song])
+    outputs = _checked_outputs(output, num_samples, force, [song])
     from .gm import track_names
     from .load import load_score
 

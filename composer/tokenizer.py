@@ -66,14 +66,20 @@ class Tokenizer:
     def _steps(self, ticks, tpq: int) -> np.ndarray:
         return np.floor(np.asarray(ticks, dtype=np.float64) * self.config.resolution / tpq + 0.5).astype(np.int64)
 
-    def _time_signature_index(self, num: int, den: int) -> int:
-        """Index of the allowed meter for num/den: itself, an equal-length spelling, or 4/4."""
+    def meter_spelling(self, num: int, den: int) -> int | None:
+        """Index of the allowed meter for num/den: itself or an equal-length spelling (None:
+        the tokens cannot hold it)."""
         idx = self.vocab.ts_index
         for k in (1, 2, 4, 8):
             for n, d in ((num * k, den * k), (num / k, den / k)):
                 if n == int(n) and d == int(d) and (int(n), int(d)) in idx:
                     return idx[(int(n), int(d))]
-        return idx[DEFAULT_TIME_SIGNATURE]
+        return None
+
+    def _time_signature_index(self, num: int, den: int) -> int:
+        """Index of the allowed meter for num/den: meter_spelling's, or 4/4."""
+        found = self.meter_spelling(num, den)
+        return self.vocab.ts_index[DEFAULT_TIME_SIGNATURE] if found is None else found
 
     def _meter_map(self, score: Score) -> list[tuple[int, int]]:
         """(start step, meter index) per meter, each starting on a bar line of the one before."""

@@ -71,14 +71,17 @@ class ComposerModel:
         return self.infill_batch(score, bars, tracks, **{**options, "num_samples": 1})[0]
 
     def infill_batch(self, score: Score, bars, tracks=None, where: str = "the piece", **options) -> list[Score]:
-        """`num_samples` versions of `score` with `bars` ("9-12", 1-based; or 0-based indices)
-        rewritten: every track, or only `tracks` (names, #N, instruments: cells.track_keys).
+        """`num_samples` versions of `score` with `bars` ("9-12", 1-based; 0-based indices; or
+        None, every bar) rewritten: every track, or only `tracks` (names, #N, instruments: cells.track_keys).
         The model sees the bars before and after them. Every note outside them is exactly as
         the model's grid holds the piece (`compose roundtrip`). Options: SamplingOptions'
         style, temperature, top_k, top_p, guidance, seed, num_samples."""
         opts = SamplingOptions(**options)
         tokens, n_bars = self._own_tokens(score, opts, where)
-        chosen = parse_bars(bars, n_bars, where) if isinstance(bars, str) else sorted(set(bars))
+        if bars is None:
+            chosen = list(range(n_bars))
+        else:
+            chosen = parse_bars(bars, n_bars, where) if isinstance(bars, str) else sorted(set(bars))
         if not chosen or chosen[0] < 0 or chosen[-1] >= n_bars:
             raise ComposerError(f"--bars: {where} has {n_bars} bars")
         keys = track_keys(score, list(tracks), where) if tracks else None
@@ -102,10 +105,8 @@ class ComposerModel:
         if replace_tracks:
             if opts.instruments:
                 raise ComposerError("give --instruments (new tracks) or --replace (a track written anew), not both")
-            return self.infill_batch(score, f"1-{self._own_tokens(score, opts, where)[1]}", replace_tracks,
-                                     where=where, **options)
+            return self.infill_batch(score, None, replace_tracks, where=where, **options)
         if opts.instruments:
-            check_options(opts)
             wanted = [min(g & set(ENSEMBLES.get(opts.style, [])) or g) for g in self.requested(opts)]
         else:
             plays = self.style_plays(opts.style)
@@ -121,12 +122,11 @@ class ComposerModel:
     def _own_tokens(self, score: Score, opts: SamplingOptions, where: str) -> tuple[np.ndarray, int]:
         """(the user's piece as tokens, its bar count), after the checks every request shares."""
         check_options(opts)
-        if opts.style is not None and opts.style not in self.styles:
-            raise ComposerError(f"unknown style {opts.style!r}; this model knows: {', '.join(self.styles) or 'none'}")
+        self._check_style(opts.style)
         if not self.tokenizer.vocab.infill:
             raise ComposerError("this model was trained before infilling; fine-tune it with "
                                 "'compose train CORPUS --from MODEL' (--infill, on by default) first")
-        check_infillable(score, where, self.tokenizer.vocab)
+        check_infillable(score, where, self.tokenizer)
         tokens = self.tokenizer.encode(score, style=opts.style)
         return tokens, int((tokens == BAR).sum())
 
@@ -159,12 +159,11 @@ class ComposerModel:
         if len(score.key_signatures):
             kept.key_signatures = np.c_[np.round(score.key_signatures[:, 0] * scale).astype(np.int64),
                                         score.key_signatures[:, 1:]]
-        guidance = self.guidance_for(opts.style) if opts.guidance is None else opts.guidance
-        gd = guidance if guidance != 1.0 and opts.style is not None else None
         rng = np.random.default_rng(opts.seed)
         out = []
         for _ in range(opts.num_samples):
-            filled = fill_cells(self, tokens, cells, opts, rng, v.style_id(opts.style), programs, gd, nudged)
+            filled = fill_cells(self, tokens, cells, opts, rng, v.style_id(opts.style), programs,
+                                self._guidance(opts), nudged)
             written = self.tokenizer.decode(filled)
             out.append(with_key_signature(assemble(kept, written, cells, replace_notes)))
         return out
@@ -175,11 +174,20 @@ class ComposerModel:
         write_midi(score, path, title=title, overwrite=overwrite)
 
     # ---- the sampling loop ----------------------------------------------------------------
+    def _check_style(self, style: str | None) -> None:
+        if style is not None and style not in self.styles:
+            raise ComposerError(f"unknown style {style!r}; this model knows: {', '.join(self.styles) or 'none'}")
+
+    def _guidance(self, opts: SamplingOptions) -> float | None:
+        """The guidance scale a request samples with (None: off): its own, else the model's
+        choice for its style; none without a style."""
+        guidance = self.guidance_for(opts.style) if opts.guidance is None else opts.guidance
+        return guidance if guidance != 1.0 and opts.style is not None else None
+
     def prompt(self, opts: SamplingOptions) -> tuple[list[int], int]:
         """Prompt tokens and how many bars they already hold."""
         v = self.tokenizer.vocab
-        if opts.style is not None and opts.style not in self.styles:
-            raise ComposerError(f"unknown style {opts.style!r}; this model knows: {', '.join(self.styles) or 'none'}")
+        self._check_style(opts.style)
         if opts.primer is not None:
             return primer_prompt(self.tokenizer, opts.primer, opts.style, opts.tempo, opts.time_signature)
         tokens = [BOS, v.style_id(opts.style)]
@@ -252,12 +260,10 @@ class ComposerModel:
         present = {t.key for t in opts.primer.tracks} if opts.primer is not None else set()
         nudges = [Nudge(v, self.requested(opts), present) for _ in range(n)]
         seqs = [list(prompt) for _ in range(n)]
-        guidance = self.guidance_for(opts.style) if opts.guidance is None else opts.guidance
-        guided = guidance != 1.0 and opts.style is not None
-        gd = guidance if guided else None
+        gd = self._guidance(opts)
         bars = self.guidance_bars_for(opts.style) if opts.guidance_bars is None else opts.guidance_bars
         # guidance steers while a row's bar count is at most this (its sampled Bar token included)
-        steered = primer_bars + bars if guided and bars > 0 else float("inf")
+        steered = primer_bars + bars if gd is not None and bars > 0 else float("inf")
         rng = np.random.default_rng(opts.seed)
         limit = TokenBudget(v, opts.max_tokens or len(prompt) + 200 * opts.bars)
         drafts = model.draft_tokens if n == 1 else 0  # drafts check one piece's own repeats

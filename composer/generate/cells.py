@@ -71,13 +71,11 @@ def track_keys(score: Score, names: list[str], where: str) -> frozenset[int]:
     return frozenset(keys)
 
 
-def check_infillable(score: Score, where: str, vocab) -> None:
+def check_infillable(score: Score, where: str, tokenizer) -> None:
     """Refuse what infilling cannot work on: no notes, a meter the tokens cannot hold."""
     if not score.note_count:
         raise ComposerError(f"{where}: has no notes to work with")
     for _, num, den in score.time_signatures.tolist():
-        spellings = [(num * k, den * k) for k in (1, 2, 4, 8)] + [(num // k, den // k) for k in (2, 4, 8)
-                                                                  if num % k == 0 and den % k == 0]
-        if not any(s in vocab.ts_index for s in spellings):
+        if tokenizer.meter_spelling(num, den) is None:
             raise ComposerError(f"{where}: its {num}/{den} meter is not one the model can write "
                                 "(up to 8 quarter notes a bar, denominators 2, 4, 8, 16)")

@@ -72,9 +72,9 @@ def fill_cells(model, tokens, cells: fills.Cells, opts, rng: np.random.Generator
 def _bars(full: fills.Piece, start: int, end: int, style: int, v) -> list[int]:
     """Bars start..end-1 of the piece as a canonical window (the meter and tempo in force at
     `start` in its header)."""
-    plain = full.tokens()
-    piece = index_piece(np.asarray(plain), style, v)
-    window = fills.parse(window_at(piece, start, v, len(plain) + 8, style), v)
+    piece = index_piece(np.asarray(full.tokens()), style, v)
+    length = 8 + sum(len(full.bars[b].tokens()) for b in range(start, end))  # header + these bars
+    window = fills.parse(window_at(piece, start, v, length, style), v)
     window.bars = window.bars[:end - start]
     window.ended = False
     return window.tokens()
