@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import importlib.util
 import io
 import json
 import os
@@ -61,12 +62,13 @@ LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
 
 
 def soundfont_path() -> Path | None:
-    """The GM sound font pretty_midi ships (TimGM6mb.sf2), if it is there."""
-    try:
-        import pretty_midi
-    except ImportError:
+    """The GM sound font pretty_midi ships (TimGM6mb.sf2), if it is there.
+
+    Found without importing pretty_midi, which would load FluidSynth (and, under $CI, print)."""
+    spec = importlib.util.find_spec("pretty_midi")
+    if spec is None or spec.origin is None:
         return None
-    path = Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
+    path = Path(spec.origin).parent / "TimGM6mb.sf2"
     return path if path.is_file() else None
 
 

@@ -8,6 +8,7 @@ written atomically (composer/atomic.py).
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import io
 import tempfile
@@ -45,7 +46,9 @@ def can_render() -> bool:
 def check_render() -> None:
     """ComposerError (one line: what to install) where FluidSynth cannot be loaded."""
     try:
-        import fluidsynth  # noqa: F401  (pyfluidsynth; it loads libfluidsynth on import)
+        # pyfluidsynth loads libfluidsynth on import, and prints where it found it when $CI is set
+        with contextlib.redirect_stdout(io.StringIO()):
+            import fluidsynth  # noqa: F401
     except (ImportError, OSError):
         raise ComposerError(RENDER_NEEDS) from None
 
