@@ -131,6 +131,8 @@ class Decoder(Protocol):
 
     def cache_crop(self, cache: Any, length: int) -> Any: ...  # forget all but the first `length`
 
+    def cache_slide(self, cache: Any, head: int, start: int) -> Any: ...  # drop head..start-1 (RoPE)
+
     def step(self, idx, cache: Any = None, last: bool = False) -> tuple[Any, Any]:
         """(B, T) int ids after `cache` (None: a fresh prefill) -> ((B, T or 1, V) float32
         logits, the new cache); last=True: the last position's logits only."""

@@ -194,3 +194,21 @@ def test_a_primer_longer_than_the_context_continues_from_its_last_bars(n):
         piano = next(t for t in out.tracks if t.key == 0)
         assert np.array_equal(piano.notes[piano.notes[:, 0] < 8 * 1920], notes)  # the primer, untouched
         assert out.end == 10 * 1920
+
+
+def test_a_full_cache_slides_to_the_window_and_refills_only_where_the_header_changes():
+    from composer.generate.decode import _window, slide_window
+
+    cm = untrained(context=64)
+    prefills = []
+    step = cm.decoder.step
+    cm.decoder.step = lambda idx, cache=None, **kw: (prefills.append(cache is None), step(idx, cache, **kw))[1]
+    s = cm.generate_tokens(_opts(style="jazz", bars=12, seed=1, guidance=1.0, time_signature=(4, 4)))[0]
+    assert len(s) > 3 * 64 and grammar.validate(TOK.vocab, s) == []
+    assert sum(prefills) == 1  # the prompt only: every full cache slid (one meter throughout)
+    v = TOK.vocab
+    start = slide_window(s, v, 64, tuple(s[:4]), 63)
+    window = _window(s, v, 48)
+    assert start is not None and 63 - start == len(window) - 5  # the window's bars, less the new token
+    assert np.array_equal(window[4:], s[len(s) - len(window) + 4:])
+    assert slide_window(s, v, 64, (s[0], s[1], s[2] + 1, s[3]), 63) is None  # another meter in force

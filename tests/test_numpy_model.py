@@ -144,3 +144,39 @@ def test_one_architecture_one_set_of_weight_names_one_decoder_interface(tmp_path
     save_weights(model, tmp_path / "m.safetensors")
     for decoder in (TorchDecoder(model), NumpyTransformer.load(tmp_path / "m.safetensors")):
         assert isinstance(decoder, Decoder)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_one_token_steps_are_the_general_paths_logits_bit_for_bit(tmp_path, batch):
+    _, nm = pair(tmp_path)
+    seq = np.random.default_rng(7).integers(1, V, size=(batch, 40))
+    got = {}
+    for fast in (True, False):
+        nm.one_token_step = fast
+        logits, cache = nm.step(seq[:, :8])
+        out = []
+        for i in range(8, 40):
+            logits, cache = nm.step(seq[:, i:i + 1], cache)
+            out.append(logits)
+        got[fast] = np.concatenate(out, axis=1)
+    assert np.array_equal(got[True], got[False]) and got[True].std() > 0.1
+
+
+def test_a_slid_cache_puts_the_kept_keys_where_a_prefill_would_and_matches_torch(tmp_path):
+    model, nm = pair(tmp_path)
+    seq = np.random.default_rng(8).integers(1, V, size=(2, 60))
+    _, cache = nm.step(seq[:, :50])
+    nm.cache_slide(cache, 4, 30)  # keep positions 0-3, move 30..49 down to 4..23
+    assert cache.length == 24
+    _, fresh = nm.step(np.concatenate([seq[:, :4], seq[:, 30:50]], axis=1))
+    k, v = cache.state[0]  # the first layer's keys and values depend only on token and position
+    np.testing.assert_allclose(k[..., :24], fresh.state[0][0][..., :24], atol=1e-5)
+    np.testing.assert_allclose(v[:, :, :24], fresh.state[0][1][:, :, :24], atol=1e-5)
+    with torch.no_grad():  # the torch model slides its cache (another layout) the same way
+        _, tc = model.step(torch.from_numpy(seq[:, :50]))
+        model.cache_slide(tc, 4, 30)
+        want = model.step(torch.from_numpy(seq[:, 50:]), tc)[0].numpy()
+    got = nm.step(seq[:, 50:], cache)[0]
+    np.testing.assert_allclose(got, want, atol=1e-4, rtol=1e-4)
+    with pytest.raises(ValueError):
+        nm.cache_slide(cache, 10, 5)

@@ -6,7 +6,9 @@ style with one conditioned on `Style_?`: uncond + g * (cond - uncond)), the logi
 (masks.Nudge), temperature, top-k, top-p among the tokens the masks allow (the grammar's, and
 masks.TokenBudget), then one draw from a seeded numpy Generator. The prompt is prefilled in
 one pass; when a sequence outgrows the model's context it continues from a canonical window:
-header with the meter and tempo in force, then the most recent whole bars (composer/bars.py).
+header with the meter and tempo in force, then the most recent whole bars (composer/bars.py),
+made by sliding the cache where the decoder can (nothing recomputed; the same predictions as a
+fresh prefill of the window, bench/context_bench.py).
 
 One piece at a time is sampled speculatively where the decoder checks drafts cheaply (torch;
 the numpy decoder's `draft_tokens` is 0): tokens that followed the same few tokens earlier in
@@ -86,7 +88,8 @@ def decode(model: Decoder, vocab, rows: list[Row], opts, rng, limit, gd: float |
       its unconditioned twin (one fresh prefill), rows of a batch take their conditioned
       logits as they are;
     - a group whose cache is full continues each row from its own canonical window (the
-      header, then the most recent whole bars; Group.prefill)."""
+      header, then the most recent whole bars): a one-row group slides its cache to it
+      (Group.slide), others prefill it afresh (Group.prefill)."""
     groups = [Group(list(range(len(rows))), gd is not None)]
     groups[0].prefill(model, [r.seq for r in rows], vocab)
     while True:
@@ -129,10 +132,11 @@ def _next_groups(g: "Group", rows: list[Row], kept: dict, model, vocab, steered:
     if g.guided and row.state.bars > steered:  # guidance has set the piece up: one row from here
         g, room = Group([r]), 0
     if room < 1:  # context full (or a new cache): continue from a canonical window
-        g.prefill(model, [x.seq for x in rows], vocab)
+        if not g.slide(model, row.seq, vocab):
+            g.prefill(model, [x.seq for x in rows], vocab)
         row.draft, row.base = [], None
         return [g]
-    row.draft = row.lookup.propose(row.seq)[:room - 1]
+    row.draft = row.lookup.propose(row.seq)[:room - 1] if row.lookup.k else []
     row.base = g.cache.length
     g.feed(model, np.array([[row.seq[-1], *row.draft]]))
     return [g]
@@ -144,20 +148,39 @@ class Group:
 
     def __init__(self, rows: list[int], guided: bool = False):
         self.rows, self.guided, self.cache, self.logits = rows, guided, None, None
+        self.head = None  # the first four tokens the cache holds (None: the rows' own)
 
     def prefill(self, model, seqs, vocab):
         """The rows' sequence into a fresh cache: whole, or, once it no longer fits the context
         (a long primer, or a piece that filled it), as its canonical window: the header and
         the most recent whole bars. Several rows are only ever prefilled with one prompt."""
         seq = np.array(seqs[self.rows[0]], dtype=np.int64)
+        self.head = None
         if model.max_positions is not None and len(seq) >= model.max_positions:
             seq = _window(seq, vocab, model.max_positions * 3 // 4)
+            self.head = tuple(seq[:4])
         batch = np.repeat(seq[None], len(self.rows), axis=0)
         if self.guided:
             uncond = batch.copy()
             uncond[:, 1] = vocab.style_id(None)
             batch = np.concatenate([batch, uncond])
         self.logits, self.cache = model.step(batch, last=True)
+
+    def slide(self, model, seq: list[int], vocab) -> bool:
+        """A one-row group whose cache is full continues from the canonical window by sliding
+        the cache (model.cache_slide: nothing recomputed) and feeding the new token, where the
+        window is the cache's header and tail (slide_window).
+        bench/context_bench.py: the same next-token NLL as a fresh prefill, 1.28x faster."""
+        if self.cache is None or getattr(model, "cache_slide", None) is None:
+            return False  # (a decoder that cannot slide prefills)
+        head = self.head or tuple(seq[:4])
+        start = slide_window(seq, vocab, model.max_positions, head, self.cache.length)
+        if start is None:
+            return False
+        self.cache = model.cache_slide(self.cache, 4, start)
+        self.head = head
+        self.feed(model, np.array([seq[-1:]]))
+        return True
 
     def feed(self, model, tokens: np.ndarray):
         """tokens: (rows, T), the same for a guided row's twin."""
@@ -192,6 +215,22 @@ class PromptLookup:
         self.indexed = max(self.indexed, len(seq))
         start = self.after.get(tuple(seq[-n:]))
         return [] if start is None else seq[start:start + self.k]
+
+
+def slide_window(seq, vocab, context: int, head: tuple, cached: int) -> int | None:
+    """Where a full cache can slide to the canonical window instead of prefilling it: the
+    cache position from which it holds the window's bars, when the window is the cache's own
+    header (`head`, its first four tokens) and then the tokens it holds at its tail (the cache
+    holds seq[:-1]'s most recent tokens; seq[-1] is not fed yet); None where the window
+    differs (a meter or tempo in force that is not the header's)."""
+    seq = np.asarray(seq, dtype=np.int64)
+    window = _window(seq, vocab, context * 3 // 4)
+    body = len(window) - 4
+    if tuple(window[:4]) != tuple(head) or not 4 < cached - body + 1 < cached:
+        return None
+    if not np.array_equal(window[4:], seq[len(seq) - body:]):
+        return None
+    return cached - body + 1
 
 
 def _window(seq: np.ndarray, vocab, keep: int) -> np.ndarray:
