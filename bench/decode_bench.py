@@ -5,16 +5,14 @@ README command end to end, idle and beside a busy process. Ratios are measured i
 
 1. Per-token decoding at the model's size, batch 1, one thread, the same tokens for everyone
    (a piece the model wrote), timed interleaved (A B C D A B C D ...) and reported as medians:
-   - composer: the numpy decoder as `compose generate` runs it (NumpyTransformer, one-token
-     steps in preallocated buffers);
-   - composer, general step: the same decoder through its general (any number of tokens) path,
-     the previous decoding step;
+   - composer: the numpy decoder as `compose generate` runs it (NumpyTransformer);
    - torch: the same weights in composer's torch model (model.TorchDecoder, float32), KV cache;
    - transformers: Hugging Face GPT-2 of the same shape (layers, heads, width, vocabulary,
      context; random weights) through its `generate` with its KV cache, greedy, the same number
      of new tokens (skipped with a note where transformers is not installed).
 2. The decoding loop on real requests (jazz, seeds 0..4, in this process): ms a token with
-   the one-token step and the sliding cache, against the general step and context refills.
+   the sliding cache, against the previous loop (a fresh prefill of the window, a "refill",
+   each time the context is full).
 3. `compose generate --style jazz -o FILE` (the README command), whole process, --runs times:
    median seconds idle, then with one other core-bound process running, and their ratio.
 """
@@ -82,7 +80,7 @@ def hf_peer(config):
 
 
 class Unslid:
-    """A decoder as the previous loop saw it: no cache_slide (context refills), general step."""
+    """A decoder as the previous loop saw it: no cache_slide (context refills)."""
 
     def __init__(self, inner):
         self._inner = inner
@@ -130,14 +128,11 @@ def main():
 
     if "1" in args.sections:
         tokens = cm.generate_tokens(SamplingOptions(style="jazz", seed=0))[0][:min(args.tokens, fast.config.context)]
-        general = NumpyTransformer.load(run / MODEL_FILE)
-        general.one_token_step = False
         import torch
 
         torch.set_num_threads(1)
         torch_cm = load_model(run, backend="torch")
-        contenders = {"composer (numpy, one-token step)": lambda: per_token_numpy(fast, tokens),
-                      "composer, general step (previous)": lambda: per_token_numpy(general, tokens),
+        contenders = {"composer (numpy)": lambda: per_token_numpy(fast, tokens),
                       "torch decoder (same weights)": lambda: per_token_torch(torch_cm.decoder, tokens)}
         peer = hf_peer(fast.config)
         if peer is not None:
@@ -149,7 +144,7 @@ def main():
             for name, fn in contenders.items():
                 times[name].append(fn())
         print(f"\n1. per-token decoding, {len(tokens)} tokens, median of {args.repeats} interleaved timings")
-        ref = statistics.median(times["composer (numpy, one-token step)"])
+        ref = statistics.median(times["composer (numpy)"])
         for name, ts in times.items():
             m = statistics.median(ts)
             print(f"   {name:42s} {m * 1e3:6.3f} ms/token  {m / ref:5.2f}x composer's time")
@@ -160,7 +155,6 @@ def main():
         seeds = range(5)
         previous = load_model(run)
         previous.decoder = Unslid(NumpyTransformer.load(run / MODEL_FILE))
-        previous.decoder._inner.one_token_step = False
         loop_ms_per_token(cm, [9])  # warm up
         new, old = [], []
         for _ in range(3):
@@ -168,7 +162,7 @@ def main():
             old.append(loop_ms_per_token(previous, seeds))
         n, o = statistics.median(new), statistics.median(old)
         print("\n2. the decoding loop, jazz seeds 0-4 (sampling, grammar and all), median of 3")
-        print(f"   one-token step + sliding cache {n:.3f} ms/token; general step + refills {o:.3f} ms/token: {o / n:.2f}x")
+        print(f"   sliding cache {n:.3f} ms/token; refills (the previous loop) {o:.3f} ms/token: {o / n:.2f}x")
 
     if "3" in args.sections:
         readme_command(1, args.model)  # warm the file cache

@@ -44,7 +44,6 @@ class NumpyTransformer:
     # 1.2-1.3 tokens a step, so checking drafts loses. Measured on the bundled model, jazz
     # seeds 0-4 twice: 1.66 ms a token without drafts, 1.79 / 1.88 / 2.05 with 1 / 2 / 8.
     draft_tokens = 0
-    one_token_step = True  # False: one-token steps take the general path (the same logits, slower)
 
     def __init__(self, config: ModelConfig, tensors: dict):
         if config.arch != "transformer":
@@ -70,10 +69,7 @@ class NumpyTransformer:
         inv_freq = 1.0 / (config.rope_base ** (np.arange(0, hd, 2, dtype=np.float64) / hd))
         angles = np.outer(np.arange(config.context), inv_freq)  # (context, hd/2)
         self.rotations = np.exp(1j * angles).astype(np.complex64)
-        # one token's rotation for its whole query-and-key row (the step of one token, _step_one)
-        self.qk_rotations = np.ascontiguousarray(np.tile(self.rotations, (1, 2 * nh)))  # (context, C)
         self.masks = {}
-        self._buffers = {}
 
     @classmethod
     def load(cls, path) -> "NumpyTransformer":
@@ -138,8 +134,6 @@ class NumpyTransformer:
         if end > c.context:
             raise ValueError(f"positions {pos}..{end - 1} exceed the model context of {c.context}; "
                              f"continue from a fresh prefill of a shorter window")
-        if T == 1 and pos > 0 and self.one_token_step:
-            return self._step_one(idx[:, 0], cache), cache
         rot = self.rotations[pos:end, None, None, :]  # (T, 1, 1, hd/2) against (B, T, 2, nh, hd/2)
         x = self.wte[idx.reshape(-1)]  # (B*T, C)
         for i, ((w_qkv, w_o, w_fc, w_proj), (k_cache, v_cache)) in enumerate(zip(self.blocks, cache.state)):
@@ -158,32 +152,6 @@ class NumpyTransformer:
         logits = _normed(x) @ self.head
         cache.length = end
         return logits.reshape(B, -1, logits.shape[-1]), cache
-
-    def _step_one(self, tokens: np.ndarray, cache: NumpyCache) -> np.ndarray:
-        """`step` for one new token a row, the decoding loop's step: the same arithmetic as the
-        general path (the same logits, bit for bit), in preallocated buffers with views set up
-        once, so a step is ~20 numpy calls a layer, not ~50 (bench/decode_bench.py)."""
-        B, pos = len(tokens), cache.length
-        L = pos + 1
-        buf = self._buffers.get(B) or self._buffers.setdefault(B, _StepBuffers(self.config, B, len(self.blocks[0][3])))
-        x = self.wte[tokens]  # (B, C), a fresh array
-        rot = self.qk_rotations[pos]
-        att = buf.att[..., :L]
-        for (w_qkv, w_o, w_fc, w_proj), (k_cache, v_cache) in zip(self.blocks, cache.state):
-            np.dot(_normed(x), w_qkv, out=buf.qkv)
-            np.multiply(buf.qk, rot, out=buf.qk)
-            k_cache[..., pos] = buf.k
-            v_cache[:, :, pos] = buf.v
-            np.matmul(buf.q, k_cache[..., :L], out=att)
-            att -= att.max(axis=-1, keepdims=True)
-            np.exp(att, out=att)
-            np.matmul(att, v_cache[:, :, :L], out=buf.y)
-            buf.y /= att.sum(axis=-1, keepdims=True)
-            x += np.dot(buf.y_rows, w_o, out=buf.out)
-            np.dot(_normed(x), w_fc, out=buf.hidden)
-            x += np.dot(_gelu(buf.hidden), w_proj, out=buf.out)
-        cache.length = L
-        return (_normed(x) @ self.head)[:, None]
 
     def _attend(self, q: np.ndarray, k_cache: np.ndarray, v_cache: np.ndarray, pos: int) -> np.ndarray:
         """Causal attention of queries q (B, nh, T, hd) at positions pos.. to the cached keys;
@@ -222,24 +190,6 @@ class NumpyTransformer:
                 self.masks.clear()
             self.masks[key] = np.triu(np.full((T, pos + T), -np.inf, dtype=np.float32), k=pos + 1)
         return self.masks[key]
-
-
-class _StepBuffers:
-    """_step_one's arrays for B rows, and the views it reads them through."""
-
-    def __init__(self, c: ModelConfig, B: int, hidden: int):
-        C, nh = c.n_embd, c.n_head
-        hd = C // nh
-        self.qkv = np.empty((B, 3 * C), np.float32)
-        self.qk = self.qkv[:, :2 * C].view(np.complex64)  # rotation pairs as complex numbers
-        self.q = self.qkv[:, :C].reshape(B, nh, 1, hd)
-        self.k = self.qkv[:, C:2 * C].reshape(B, nh, hd)
-        self.v = self.qkv[:, 2 * C:].reshape(B, nh, hd)
-        self.att = np.empty((B, nh, 1, c.context), np.float32)
-        self.y = np.empty((B, nh, 1, hd), np.float32)
-        self.y_rows = self.y.reshape(B, C)
-        self.out = np.empty((B, C), np.float32)
-        self.hidden = np.empty((B, hidden), np.float32)
 
 
 def _normed(x: np.ndarray) -> np.ndarray:

@@ -146,22 +146,6 @@ def test_one_architecture_one_set_of_weight_names_one_decoder_interface(tmp_path
         assert isinstance(decoder, Decoder)
 
 
-@pytest.mark.parametrize("batch", [1, 3])
-def test_one_token_steps_are_the_general_paths_logits_bit_for_bit(tmp_path, batch):
-    _, nm = pair(tmp_path)
-    seq = np.random.default_rng(7).integers(1, V, size=(batch, 40))
-    got = {}
-    for fast in (True, False):
-        nm.one_token_step = fast
-        logits, cache = nm.step(seq[:, :8])
-        out = []
-        for i in range(8, 40):
-            logits, cache = nm.step(seq[:, i:i + 1], cache)
-            out.append(logits)
-        got[fast] = np.concatenate(out, axis=1)
-    assert np.array_equal(got[True], got[False]) and got[True].std() > 0.1
-
-
 def test_a_slid_cache_puts_the_kept_keys_where_a_prefill_would_and_matches_torch(tmp_path):
     model, nm = pair(tmp_path)
     seq = np.random.default_rng(8).integers(1, V, size=(2, 60))
