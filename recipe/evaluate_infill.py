@@ -248,7 +248,8 @@ def chord_tone_share(melody: Track, accomp: list[Track], tpq: int, beats_per_bar
     return hits / total if total else math.nan
 
 
-def accompaniment(model, folder: Path, reference: Path, n: int, n_ref: int, seed: int) -> dict:
+def accompaniment(model, folder: Path, reference: Path, n: int, n_ref: int, seed: int,
+                  styles=ARRANGED, guidance: float | None = None) -> dict:
     mels = melodies(folder, n, seed)
     print(f"{len(mels)} melodies", flush=True)
     ref: dict[str, list] = {}
@@ -264,11 +265,11 @@ def accompaniment(model, folder: Path, reference: Path, n: int, n_ref: int, seed
                 pass
     clf = train_style_classifier(ref)
     out = {}
-    for style in ARRANGED:
+    for style in styles:
         t0 = time.perf_counter()
         arranged = []
         for i, (name, mel) in enumerate(mels):
-            arranged.append(model.arrange(mel, style=style, seed=i, top_p=0.95))
+            arranged.append(model.arrange(mel, style=style, seed=i, top_p=0.95, guidance=guidance))
         secs = time.perf_counter() - t0
         real, fake, key_real, key_fake = [], [], [], []
         for i, a in enumerate(arranged):
@@ -304,6 +305,9 @@ def main():
     ap.add_argument("--n-ref", type=int, default=60)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip", default="", help="comma-separated parts to skip: infill, arrange")
+    ap.add_argument("--styles", default=",".join(ARRANGED), help="styles to arrange in")
+    ap.add_argument("--guidance", type=float, default=None,
+                    help="arrangement guidance on every window (default: the model's own per style)")
     args = ap.parse_args()
     from composer.generate import load_model
 
@@ -315,7 +319,7 @@ def main():
         print(json.dumps({k: v for k, v in result["bar_infill"]["summary"].items() if "raw" not in k}, indent=1))
     if "arrange" not in args.skip:
         result["accompaniment"] = accompaniment(model, args.melodies, args.reference, args.n_melodies,
-                                                args.n_ref, args.seed)
+                                                args.n_ref, args.seed, args.styles.split(","), args.guidance)
     (args.out / "infill.json").write_text(json.dumps(result, indent=1, default=str))
 
 

@@ -199,7 +199,10 @@ def test_a_corrupt_upload_is_an_error_on_the_page_and_the_server_goes_on(server,
     before = len(api(server, "/api/takes")["takes"])
     page.set_input_files("#upload", files=[{"name": "broken.mid", "mimeType": "audio/midi",
                                             "buffer": b"MThd\x00\x00\x00\x06\x00\x01\x00\x02\x01\xe0junk"}])
-    page.wait_for_selector("#message:not([hidden])")
+    # (the previous test's message may still show: wait for this upload's own)
+    page.wait_for_function("!document.getElementById('message').hidden && "
+                           "document.getElementById('message-text').textContent.startsWith('broken.mid')",
+                           timeout=30_000)
     assert page.text_content("#message-text").startswith("broken.mid: truncated")
     assert len(api(server, "/api/takes")["takes"]) == before
     # a good upload after it opens as a take
