@@ -76,15 +76,18 @@ def test_generated_drums_sit_on_the_beats_unless_asked_to_keep_their_timing():
     from composer.generate import SamplingOptions, load_model
 
     model = load_model()
-    tokens = model.generate_tokens(SamplingOptions(style="jazz", bars=8, seed=0))[0]
-    kept, straight = (model._to_score(tokens, SamplingOptions(keep_drum_timing=k)) for k in (True, False))
 
     def near_beat(score):  # hits just off a beat (a push into the bar after the last one stays)
-        onsets = np.concatenate([t.notes[:, 0] for t in score.tracks if t.is_drum])
+        onsets = np.concatenate([t.notes[:, 0] for t in score.tracks if t.is_drum] or [np.zeros(0, int)])
         onsets = onsets[8 * (score.end - onsets) > score.tpq]
         r = onsets % score.tpq
         return int(((r > 0) & (8 * r < score.tpq)).sum() + ((r > 0) & (8 * (score.tpq - r) < score.tpq)).sum())
 
+    for seed in range(8):  # the first piece with a pushing or dragging drummer (not every jazz piece has one)
+        tokens = model.generate_tokens(SamplingOptions(style="jazz", bars=8, seed=seed))[0]
+        kept, straight = (model._to_score(tokens, SamplingOptions(keep_drum_timing=k)) for k in (True, False))
+        if near_beat(kept) > 10:
+            break
     assert near_beat(kept) > 10 and near_beat(straight) == 0
     assert max(int(t.notes[:, 0].max()) for t in straight.tracks if len(t.notes)) < straight.end  # nor past the end
     assert model.tokenizer.decode(tokens).note_count == kept.note_count >= straight.note_count
