@@ -323,6 +323,10 @@ def sampling_options(f):
         click.option("--threads", type=click.IntRange(1, 256), default=None,
                      help="CPU threads of numpy's BLAS and torch [default: 1, fastest for token-by-token "
                           "decoding; OMP_NUM_THREADS/OPENBLAS_NUM_THREADS if set]."),
+        click.option("--keep-drum-timing", is_flag=True,
+                     help="Keep the drummer's pushes and drags just off the beats in what is written (by "
+                          "default they go onto the beat: MuseScore reads such files as live performances "
+                          "and guesses its own tempo)."),
         click.option("--force", is_flag=True, help="Overwrite existing output files."),
     ]
     for option in reversed(options):
@@ -365,9 +369,6 @@ def _sampler(model_path, device, threads, style):
                    "(twice as fast a token); 0 = the whole piece [default: the model's choice for the style].")
 @click.option("--render", "render_audio", is_flag=True,
               help="Also write each piece as audio, OUT.wav beside OUT.mid (FluidSynth, as compose render).")
-@click.option("--keep-drum-timing", is_flag=True,
-              help="Keep the drummer's pushes and drags just off the beats (by default they go onto "
-                   "the beat: MuseScore reads such files as live performances and guesses its own tempo).")
 @sampling_options
 def generate(style, model_path, output: Path, bars, tempo, time_signature, instruments, primer, tempo_changes,
              temperature, top_k, top_p, guidance, guidance_bars, seed, num_samples, device, threads,
@@ -420,7 +421,7 @@ def generate(style, model_path, output: Path, bars, tempo, time_signature, instr
               help="MIDI file to write (with --num-samples N: as for generate).")
 @sampling_options
 def infill(song, bar_spec, tracks, style, output, model_path, temperature, top_k, top_p, guidance, seed,
-           num_samples, device, threads, force):
+           num_samples, device, threads, keep_drum_timing, force):
     """Write bars of SONG anew; every note outside them stays as it is."""
     outputs = _checked_outputs(output, num_samples, force, [song])
     from .load import load_score
@@ -429,7 +430,8 @@ def infill(song, bar_spec, tracks, style, output, model_path, temperature, top_k
     model = _sampler(model_path, device, threads, style)
     names = _instrument_list(tracks)
     results = model.infill_batch(score, bar_spec, names, where=str(song), style=style, temperature=temperature,
-                                 top_k=top_k, top_p=top_p, guidance=guidance, seed=seed, num_samples=num_samples)
+                                 top_k=top_k, top_p=top_p, guidance=guidance, seed=seed, num_samples=num_samples,
+                                 keep_drum_timing=keep_drum_timing)
     which = ", ".join(names) if names else "every track"
     for path, result in zip(outputs, results):
         model.save(result, path, title=f"{song.stem} (bars {bar_spec} new)", overwrite=force)
@@ -448,7 +450,7 @@ def infill(song, bar_spec, tracks, style, output, model_path, temperature, top_k
               help="MIDI file to write (with --num-samples N: as for generate).")
 @sampling_options
 def arrange(song, style, instruments, replace_tracks, output, model_path, temperature, top_k, top_p, guidance,
-            seed, num_samples, device, threads, force):
+            seed, num_samples, device, threads, keep_drum_timing, force):
     """Accompany MELODY (one track or a sketch) in a style, keeping its notes; or --replace a track."""
     outputs = _checked_outputs(output, num_samples, force, [song])
     from .gm import track_names
@@ -458,7 +460,8 @@ def arrange(song, style, instruments, replace_tracks, output, model_path, temper
     model = _sampler(model_path, device, threads, style)
     results = model.arrange_batch(score, replace_tracks=_instrument_list(replace_tracks), where=str(song),
                                   style=style, instruments=_instrument_list(instruments), temperature=temperature,
-                                  top_k=top_k, top_p=top_p, guidance=guidance, seed=seed, num_samples=num_samples)
+                                  top_k=top_k, top_p=top_p, guidance=guidance, seed=seed, num_samples=num_samples,
+                                  keep_drum_timing=keep_drum_timing)
     for path, result in zip(outputs, results):
         model.save(result, path, title=f"{song.stem} ({style})", overwrite=force)
         names = ", ".join(track_names([t.key for t in result.tracks], [t.name for t in result.tracks]))

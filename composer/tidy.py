@@ -24,22 +24,28 @@ def straighten_drum_beats(score: Score) -> Score:
     early or late. DAWs play them as feel, but notation importers read them as a live
     performance: MuseScore then ignores the file's tempo and bar lines and guesses its own
     (it checks whether the first onset near each beat is exactly on it)."""
-    tracks = []
-    for t in score.tracks:
-        notes = t.notes
-        if t.is_drum and len(notes):
-            notes = notes.copy()
-            beat = (notes[:, ONSET] + score.tpq // 2) // score.tpq * score.tpq  # the nearest beat
-            near = 8 * np.abs(beat - notes[:, ONSET]) < score.tpq
-            if score.end > 0:  # a push into a bar after the last one stays where it is
-                near &= beat < score.end
-            notes[near, ONSET] = beat[near]
-            notes = notes[np.lexsort((-notes[:, VELOCITY], notes[:, PITCH], notes[:, ONSET]))]
-            first = np.ones(len(notes), dtype=bool)
-            first[1:] = (notes[1:, ONSET] != notes[:-1, ONSET]) | (notes[1:, PITCH] != notes[:-1, PITCH])
-            notes = notes[first]
-        tracks.append(replace(t, notes=notes))
-    return replace(score, tracks=tracks)
+    # a push into a bar after the last one stays where it is
+    stay = (lambda onsets, beats: beats >= score.end) if score.end > 0 else None
+    return replace(score, tracks=[replace(t, notes=straighten_drum_notes(t.notes, score.tpq, stay) if t.is_drum
+                                          else t.notes) for t in score.tracks])
+
+
+def straighten_drum_notes(notes: np.ndarray, tpq: int, stay=None) -> np.ndarray:
+    """Drum notes (onset, duration, pitch, velocity rows) with onsets less than a 32nd note off
+    a beat moved onto it, except where stay(onsets, beats) is True; the same pitch twice at one
+    onset: the louder hit stays."""
+    if not len(notes):
+        return notes
+    notes = notes.copy()
+    beat = (notes[:, ONSET] + tpq // 2) // tpq * tpq  # the nearest beat
+    near = 8 * np.abs(beat - notes[:, ONSET]) < tpq
+    if stay is not None:
+        near &= ~stay(notes[:, ONSET], beat)
+    notes[near, ONSET] = beat[near]
+    notes = notes[np.lexsort((-notes[:, VELOCITY], notes[:, PITCH], notes[:, ONSET]))]
+    first = np.ones(len(notes), dtype=bool)
+    first[1:] = (notes[1:, ONSET] != notes[:-1, ONSET]) | (notes[1:, PITCH] != notes[:-1, PITCH])
+    return notes[first]
 
 
 def clip_to_end(score: Score) -> Score:

@@ -276,3 +276,21 @@ def test_real_files_keep_every_note_outside_random_requests(model, tmp_path):
     kept = TOK.decode(TOK.encode(melody))
     assert notes_outside(Score(tpq=out.tpq, tracks=out.tracks[:len(kept.tracks)], time_signatures=out.time_signatures),
                          set()) == notes_outside(kept, set())
+
+
+def test_written_drum_pushes_go_onto_the_beat_within_their_bar_and_the_users_stay():
+    from composer.generate.infill import assemble
+
+    def drums(*onsets):
+        return Track(0, True, "Drums", np.array([[t, 60, 42, 90] for t in onsets]))
+
+    def score(track):
+        return Score(tpq=480, tracks=[track], tempos=np.array([[0, 120.0]]),
+                     time_signatures=np.array([[0, 4, 4]]), end=3 * 1920)
+
+    kept = score(drums(0, 480 - 40, 1920, 3840))  # the user's own push before beat 2 of bar 1
+    written = score(drums(0, 1920 + 480 - 40, 3840 - 40, 3840))  # bar 2 written: a push, and one into bar 3
+    out = assemble(kept, written, {1: None}, replace=True)
+    assert out.tracks[0].notes[:, 0].tolist() == [0, 440, 1920 + 480, 3840 - 40, 3840]
+    raw = assemble(kept, written, {1: None}, replace=True, straighten=False)
+    assert raw.tracks[0].notes[:, 0].tolist() == [0, 440, 1920 + 440, 3840 - 40, 3840]

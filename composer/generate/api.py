@@ -165,7 +165,7 @@ class ComposerModel:
             filled = fill_cells(self, tokens, cells, opts, rng, v.style_id(opts.style), programs,
                                 self._guidance(opts), nudged)
             written = self.tokenizer.decode(filled)
-            out.append(with_key_signature(assemble(kept, written, cells, replace_notes)))
+            out.append(with_key_signature(assemble(kept, written, cells, replace_notes, not opts.keep_drum_timing)))
         return out
 
     def save(self, score: Score, path, title: str = "composer", overwrite: bool = True) -> None:

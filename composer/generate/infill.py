@@ -1,7 +1,7 @@
 """Writing hidden cells of a piece (bars, or some instruments of bars) with the decoding loop.
 
     tokens = fill_cells(model, plain_tokens, cells, opts, rng, style_id)
-    score = assemble(kept, tokenizer.decode(tokens), cells, tpq, replace=True)
+    score = assemble(kept, tokenizer.decode(tokens), cells, replace=True)
 
 A piece longer than the model's context is filled window by window, in bar order: each
 window holds the first unwritten cell's bar, the bars before it (already written or the
@@ -19,6 +19,7 @@ from .. import fills, grammar
 from ..bars import index_piece, window_at
 from ..errors import ComposerError
 from ..score import ONSET, Score, Track
+from ..tidy import straighten_drum_notes
 from ..vocab import BAR, EOS
 from .decode import decode, new_rows
 from .masks import Nudge, TokenBudget
@@ -86,11 +87,12 @@ def bar_of(score: Score, onsets: np.ndarray) -> np.ndarray:
     return np.searchsorted(starts, onsets, side="right") - 1
 
 
-def assemble(kept: Score, written: Score, cells: fills.Cells, replace: bool) -> Score:
+def assemble(kept: Score, written: Score, cells: fills.Cells, replace: bool, straighten: bool = True) -> Score:
     """The output: `kept` (the user's piece as the model's grid holds it) with every cell's
     notes taken from `written` (both on the same grid and bar lines). replace=True: a cell's
     hidden notes in `kept` go (infill, --replace); False: the written instruments come as new
-    tracks beside the user's (arrange)."""
+    tracks beside the user's (arrange). straighten: written drum hits less than a 32nd off a
+    beat go onto it, within their bar (as `generate` does, tidy.py); the user's stay as they are."""
     def in_cells(key: int, notes: np.ndarray) -> np.ndarray:
         bars = bar_of(written, notes[:, ONSET]) if len(notes) else np.zeros(0, dtype=np.int64)
         return np.array([b in cells and (cells[b] is None or key in cells[b]) for b in bars.tolist()], dtype=bool)
@@ -104,6 +106,9 @@ def assemble(kept: Score, written: Score, cells: fills.Cells, replace: bool) -> 
         new = t.notes[in_cells(t.key, t.notes)] if len(t.notes) else t.notes
         if not len(new):
             continue
+        if straighten and t.is_drum:
+            new = straighten_drum_notes(new, written.tpq,
+                                        lambda onsets, beats: bar_of(written, beats) != bar_of(written, onsets))
         if t.key in by_key:
             old = tracks[by_key[t.key]]
             merged = np.concatenate([old.notes, new])
