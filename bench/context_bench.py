@@ -26,10 +26,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
-from composer.checkpoint import MODEL_FILE, resolve_run  # noqa: E402
+from composer.checkpoint import resolve_run  # noqa: E402
 from composer.corpus import load_index, tokenize_corpus  # noqa: E402
 from composer.generate import load_model  # noqa: E402
-from composer.generate.decode import slide_window  # noqa: E402
+from composer.generate.decode import _window, slide_window  # noqa: E402
 from composer.numpy_model import NumpyTransformer  # noqa: E402
 from composer.threads import set_threads  # noqa: E402
 
@@ -50,7 +50,7 @@ def read(model: NumpyTransformer, vocab, tokens: np.ndarray, slide: bool) -> tup
             seq = tokens[:i + 1]
             start = slide_window(seq, vocab, model.max_positions, head, cache.length) if slide else None
             if start is None:  # refill: prefill the canonical window afresh
-                window = _refill_window(seq, vocab, model.max_positions)
+                window = _window(np.asarray(seq, dtype=np.int64), vocab, model.max_positions * 3 // 4)
                 logits, cache = model.step(window[None], last=True)
                 head = tuple(window[:4])
                 continue
@@ -59,23 +59,17 @@ def read(model: NumpyTransformer, vocab, tokens: np.ndarray, slide: bool) -> tup
     return total, n, time.perf_counter() - t0
 
 
-def _refill_window(seq, vocab, context):
-    from composer.generate.decode import _window
-
-    return _window(np.asarray(seq, dtype=np.int64), vocab, context * 3 // 4)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--files", type=Path, required=True, help="MIDI files, one folder per style")
     ap.add_argument("--model", default="default", help="a run folder or default (the bundled model)")
-    ap.add_argument("--pieces", type=int, default=40, help="at most this many pieces (the longest first... of each style in turn)")
+    ap.add_argument("--pieces", type=int, default=40, help="at most this many pieces, taken from the styles in turn")
     ap.add_argument("--max-tokens", type=int, default=3000, help="read at most this many tokens of a piece")
     args = ap.parse_args()
     set_threads(1, 1)
     run = resolve_run(None if args.model == "default" else args.model)
-    cm = load_model(run)
-    model, tok = NumpyTransformer.load(run / MODEL_FILE), cm.tokenizer
+    cm = load_model(run)  # on a CPU its decoder is the numpy one
+    model, tok = cm.decoder, cm.tokenizer
     cache_dir = Path(tempfile.mkdtemp(prefix="context_bench_"))
     tokenize_corpus([args.files], cache_dir, tok, progress=False)
     index = load_index(cache_dir)
