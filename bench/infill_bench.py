@@ -8,7 +8,8 @@ model loaded (median of --repeats runs, different seeds):
 - generate: 16 new bars of jazz for piano, bass and drums (the reference);
 - infill: bars 7-10 of the jazz piece, every track (`compose infill --bars 7-10`);
 - infill --tracks: bars 7-10 of its bass and drums;
-- arrange: the folk tune in latin (nylon guitar, bass, drums) and in jazz (piano, bass, drums).
+- arrange: the folk tune in latin (nylon guitar, bass, drums) and in jazz (piano, jazz guitar,
+  bass, drums).
 Then the whole `compose infill` and `compose arrange` commands (process start to exit).
 Targets of the issue: infill under 3 s, arrange under 6 s on a 2-core CPU.
 """

@@ -443,7 +443,7 @@ def infill(song, bar_spec, tracks, style, output, model_path, temperature, top_k
 @click.option("--style", required=True, help="Style of the accompaniment (see 'compose styles').")
 @click.option("--instruments", default=None,
               help="Tracks to write, comma-separated names or GM numbers [default: the style's band, "
-                   "e.g. jazz: piano, bass, drums].")
+                   "e.g. jazz: piano, jazz guitar, bass, drums].")
 @click.option("--replace", "replace_tracks", default=None,
               help="Instead: write these tracks of MELODY anew against all the others (names, #N or instruments).")
 @click.option("-o", "--output", type=PathArg(), required=True,

@@ -94,3 +94,26 @@ def test_generated_drums_sit_on_the_beats_unless_asked_to_keep_their_timing():
     for a, b in zip(kept.tracks, straight.tracks):
         if not a.is_drum:
             assert a.notes.tolist() == b.notes.tolist()
+
+
+@pytest.mark.parametrize("style", ["jazz", "latin", "blues", "pop"])
+def test_arrange_writes_each_styles_own_band_under_a_melody(style):
+    """A 4-bar melody arranged with the defaults: the melody is kept and the band written is
+    the style's (jazz: piano, jazz guitar, bass and drums, the band of 150 of its corpus's 159
+    pieces), every instrument of it playing."""
+    from composer.generate import load_model
+    from composer.generate.cells import ENSEMBLES
+    from composer.score import DRUM_KEY, Score, Track
+
+    notes = np.array([[i * 480, 440, p, 90] for i, p in enumerate([67, 69, 71, 72, 74, 72, 71, 69] * 2)])
+    melody = Score(tpq=480, tracks=[Track(73, False, "Flute", notes)], tempos=np.array([[0, 120.0]]),
+                   time_signatures=np.array([[0, 4, 4]]), end=16 * 480)
+    model = load_model(None)
+    out = model.arrange(melody, style=style, seed=0)
+    kept = model.tokenizer.decode(model.tokenizer.encode(melody))  # on the model's grid, as `roundtrip`
+    assert np.array_equal(out.tracks[0].notes, kept.tracks[0].notes) and len(kept.tracks[0].notes) == 16
+    written = out.tracks[1:]
+    assert sorted(t.key for t in written) == sorted(ENSEMBLES[style])
+    assert all(len(t.notes) for t in written)
+    if style == "jazz":
+        assert {t.key for t in written} == {0, 26, 32, DRUM_KEY}

@@ -14,9 +14,11 @@ from ..errors import ComposerError
 from ..gm import instrument_keys, short_name
 from ..score import DRUM_KEY, Score
 
-# accompaniment written by `arrange` when --instruments is not given, per style (each key
-# must be one the style's corpus plays; the model's config says which)
-ENSEMBLES = {"jazz": [0, 32, DRUM_KEY], "latin": [24, 32, DRUM_KEY], "blues": [0, 32, DRUM_KEY],
+# accompaniment written by `arrange` when --instruments is not given, per style: the band most
+# of the style's corpus plays (jazz: piano, jazz guitar, bass and drums in 150 of its 159
+# pieces; blues: piano, bass and drums, the commonest of its bands). Each key must be one the
+# style's corpus plays; the model's config says which.
+ENSEMBLES = {"jazz": [0, 26, 32, DRUM_KEY], "latin": [24, 32, DRUM_KEY], "blues": [0, 32, DRUM_KEY],
              "pop": [0], "chorale": [41, 42, 43], "classical": [0]}
 # melody instruments of each style's corpus, first the most common: a melody on an instrument
 # the style never plays is shown to the model as the first of these (its file keeps its own)
