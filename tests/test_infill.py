@@ -278,7 +278,7 @@ def test_real_files_keep_every_note_outside_random_requests(model, tmp_path):
                          set()) == notes_outside(kept, set())
 
 
-def test_written_drum_pushes_go_onto_the_beat_within_their_bar_and_the_users_stay():
+def test_written_drum_pushes_go_onto_the_beat_within_the_written_bars_and_the_users_stay():
     from composer.generate.infill import assemble
 
     def drums(*onsets):
@@ -294,3 +294,5 @@ def test_written_drum_pushes_go_onto_the_beat_within_their_bar_and_the_users_sta
     assert out.tracks[0].notes[:, 0].tolist() == [0, 440, 1920 + 480, 3840 - 40, 3840]
     raw = assemble(kept, written, {1: None}, replace=True, straighten=False)
     assert raw.tracks[0].notes[:, 0].tolist() == [0, 440, 1920 + 440, 3840 - 40, 3840]
+    both = assemble(kept, written, {1: None, 2: None}, replace=True)  # bar 3 written too: the push
+    assert both.tracks[0].notes[:, 0].tolist() == [0, 440, 1920 + 480, 3840]  # goes onto its downbeat

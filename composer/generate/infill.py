@@ -92,23 +92,24 @@ def assemble(kept: Score, written: Score, cells: fills.Cells, replace: bool, str
     notes taken from `written` (both on the same grid and bar lines). replace=True: a cell's
     hidden notes in `kept` go (infill, --replace); False: the written instruments come as new
     tracks beside the user's (arrange). straighten: written drum hits less than a 32nd off a
-    beat go onto it, within their bar (as `generate` does, tidy.py); the user's stay as they are."""
-    def in_cells(key: int, notes: np.ndarray) -> np.ndarray:
-        bars = bar_of(written, notes[:, ONSET]) if len(notes) else np.zeros(0, dtype=np.int64)
+    beat go onto it (as `generate` does, tidy.py), a push into the next bar onto its downbeat
+    where that bar is written too; the user's stay as they are."""
+    def in_cells(key: int, onsets: np.ndarray) -> np.ndarray:
+        bars = bar_of(written, onsets) if len(onsets) else np.zeros(0, dtype=np.int64)
         return np.array([b in cells and (cells[b] is None or key in cells[b]) for b in bars.tolist()], dtype=bool)
 
     tracks = []
     for t in kept.tracks:
-        notes = t.notes[~in_cells(t.key, t.notes)] if replace and len(t.notes) else t.notes
+        notes = t.notes[~in_cells(t.key, t.notes[:, ONSET])] if replace and len(t.notes) else t.notes
         tracks.append(Track(program=t.program, is_drum=t.is_drum, name=t.name, notes=notes, channel=t.channel))
     by_key = {t.key: i for i, t in enumerate(tracks)} if replace else {}
     for t in written.tracks:
-        new = t.notes[in_cells(t.key, t.notes)] if len(t.notes) else t.notes
+        new = t.notes[in_cells(t.key, t.notes[:, ONSET])] if len(t.notes) else t.notes
         if not len(new):
             continue
         if straighten and t.is_drum:
-            new = straighten_drum_notes(new, written.tpq,
-                                        lambda onsets, beats: bar_of(written, beats) != bar_of(written, onsets))
+            new = straighten_drum_notes(new, written.tpq, lambda onsets, beats, key=t.key: (
+                (bar_of(written, beats) != bar_of(written, onsets)) & ~in_cells(key, beats)))
         if t.key in by_key:
             old = tracks[by_key[t.key]]
             merged = np.concatenate([old.notes, new])
