@@ -249,7 +249,7 @@ def chord_tone_share(melody: Track, accomp: list[Track], tpq: int, beats_per_bar
 
 
 def accompaniment(model, folder: Path, reference: Path, n: int, n_ref: int, seed: int,
-                  styles=ARRANGED, guidance: float | None = None) -> dict:
+                  styles=ARRANGED, guidance: float | None = None, temperature: float | None = None) -> dict:
     mels = melodies(folder, n, seed)
     print(f"{len(mels)} melodies", flush=True)
     ref: dict[str, list] = {}
@@ -269,7 +269,8 @@ def accompaniment(model, folder: Path, reference: Path, n: int, n_ref: int, seed
         t0 = time.perf_counter()
         arranged = []
         for i, (name, mel) in enumerate(mels):
-            arranged.append(model.arrange(mel, style=style, seed=i, top_p=0.95, guidance=guidance))
+            extra = {} if temperature is None else {"temperature": temperature}
+            arranged.append(model.arrange(mel, style=style, seed=i, top_p=0.95, guidance=guidance, **extra))
         secs = time.perf_counter() - t0
         real, fake, key_real, key_fake = [], [], [], []
         for i, a in enumerate(arranged):
@@ -308,6 +309,7 @@ def main():
     ap.add_argument("--styles", default=",".join(ARRANGED), help="styles to arrange in")
     ap.add_argument("--guidance", type=float, default=None,
                     help="arrangement guidance on every window (default: the model's own per style)")
+    ap.add_argument("--temperature", type=float, default=None, help="arrangement temperature (default: arrange's)")
     args = ap.parse_args()
     from composer.generate import load_model
 
@@ -319,7 +321,8 @@ def main():
         print(json.dumps({k: v for k, v in result["bar_infill"]["summary"].items() if "raw" not in k}, indent=1))
     if "arrange" not in args.skip:
         result["accompaniment"] = accompaniment(model, args.melodies, args.reference, args.n_melodies,
-                                                args.n_ref, args.seed, args.styles.split(","), args.guidance)
+                                                args.n_ref, args.seed, args.styles.split(","), args.guidance,
+                                                args.temperature)
     (args.out / "infill.json").write_text(json.dumps(result, indent=1, default=str))
 
 

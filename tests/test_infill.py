@@ -179,6 +179,20 @@ def test_arrange_keeps_the_melody_and_adds_the_band(model):
     assert out.tracks[0].name == "Right hand" and len(out.tracks) <= 2
 
 
+def test_arrange_samples_colder_unless_told(model):
+    """arrange's default temperature is ARRANGE_TEMPERATURE (generate's and infill's 1.0)."""
+    from composer.generate.options import ARRANGE_TEMPERATURE
+
+    melody = Score(tpq=RES, tracks=[band_piece(6).tracks[0]], time_signatures=np.array([[0, 4, 4]]), end=6 * 4 * RES)
+
+    def notes(**options):
+        out = model.arrange(melody, style="jazz", instruments=["bass", "drums"], seed=3, **options)
+        return [t.notes.tolist() for t in out.tracks]
+    assert ARRANGE_TEMPERATURE < 1.0
+    assert notes() == notes(temperature=None) == notes(temperature=ARRANGE_TEMPERATURE)
+    assert notes() != notes(temperature=1.0)
+
+
 def test_arrange_replace_writes_one_track_anew(model):
     score = band_piece(6)
     kept = TOK.decode(TOK.encode(score))
@@ -242,6 +256,12 @@ def test_compose_infill_and_arrange_write_files(run_dir, tmp_path):
                            )
     assert r.exit_code == 0, r.output
     assert (tmp_path / "arr_01.mid").exists() and (tmp_path / "arr_02.mid").exists()
+    for name, extra in (("a.mid", []), ("b.mid", ["--temperature", "0.8"]), ("c.mid", ["--temperature", "1"])):
+        r = CliRunner().invoke(cli, ["arrange", str(song), "--instruments", "bass", "--model", str(run_dir),
+                                     "--style", "jazz", "-o", str(tmp_path / name), *extra])
+        assert r.exit_code == 0, r.output
+    data = {n: (tmp_path / n).read_bytes() for n in ("a.mid", "b.mid", "c.mid")}
+    assert data["a.mid"] == data["b.mid"] != data["c.mid"]  # arrange's default temperature is 0.8
 
 
 def test_real_files_keep_every_note_outside_random_requests(model, tmp_path):

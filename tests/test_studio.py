@@ -244,9 +244,12 @@ def test_infill_and_arrange_plug_into_the_actions(model, tmp_path):
         arrange["params"]["style"] = "jazz"
         done = wait(c, c.post("/api/jobs", json=arrange).json())
         assert done["status"] == "done" and done["takes"][0]["name"] == "tune, arranged (jazz)"
-        assert calls.pop() == ("arrange", None, "tune", {"style": "jazz", "temperature": 1.0, "top_p": 0.95,
+        assert calls.pop() == ("arrange", None, "tune", {"style": "jazz", "temperature": 0.8, "top_p": 0.95,
                                                           "guidance": None, "seed": 1, "instruments": ["32"],
-                                                          "num_samples": 1})
+                                                          "num_samples": 1})  # arrange's own temperature
+        arrange["params"]["temperature"] = 1.2
+        wait(c, c.post("/api/jobs", json=arrange).json())
+        assert calls.pop()[3]["temperature"] == 1.2
     from composer.studio.actions import can
 
     with client_for(model, tmp_path / "takes") as c:  # the bundled model: available if it can

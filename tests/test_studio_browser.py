@@ -107,6 +107,8 @@ def lit_pixels(page) -> int:
 
 
 def test_generate_see_hear_download(server, page, tmp_path):
+    # the temperature field left empty: each action's own (generate 1.0, arrange colder)
+    assert page.get_attribute("#temperature", "placeholder") == "1; arrange 0.8"
     page.select_option("#style", "jazz")
     page.fill("#bars", "2")
     page.fill("#seed", "5")

@@ -30,7 +30,7 @@ from .cells import ENSEMBLES, LEADS, check_infillable, parse_bars, track_keys
 from .decode import decode, new_rows
 from .infill import assemble, fill_cells
 from .masks import Nudge, TokenBudget
-from .options import SamplingOptions, check_options, meter_index
+from .options import ARRANGE_TEMPERATURE, SamplingOptions, check_options, meter_index
 from .primer import merge_primer, primer_channels_full, primer_prompt, tempo_bin
 
 
@@ -98,7 +98,10 @@ class ComposerModel:
         """`num_samples` arrangements of `score` in `style`: its tracks kept note for note
         (as the model's grid holds them) and new tracks written for the whole piece:
         `instruments` (default: the style's ensemble, cells.ENSEMBLES), or, with `replace_tracks`
-        (track names as for infill), those tracks written anew against all the others."""
+        (track names as for infill), those tracks written anew against all the others.
+        temperature None or not given: ARRANGE_TEMPERATURE."""
+        if options.get("temperature") is None:
+            options = {**options, "temperature": ARRANGE_TEMPERATURE}
         opts = SamplingOptions(**options)
         if opts.style is None:
             raise ComposerError("arrange needs --style (the accompaniment's style)")

@@ -252,6 +252,9 @@ def build_arrange(studio, request: dict) -> Job:
     opts = _fill_options(studio.model, params, *(() if tracks else ("instruments",)))
     if opts["style"] is None:
         raise ComposerError("arrange: choose a style (the accompaniment's)")
+    if params.get("temperature") in (None, ""):  # the form's field left empty: arrange's own
+        from ..generate.options import ARRANGE_TEMPERATURE
+        opts["temperature"] = ARRANGE_TEMPERATURE
     n = _number(params, "num_samples", int, 1, MAX_VARIATIONS, 1)
 
     def run(job: Job) -> list[dict]:

@@ -112,7 +112,10 @@ class Studio:
         m = self.model
         styles = [{"name": s, "instruments": instrument_choices(m, s), "guidance": m.guidance_for(s),
                    "guidance_bars": m.guidance_bars_for(s)} for s in m.styles]
+        from ..generate.options import ARRANGE_TEMPERATURE
+
         return {"styles": styles, "any_style": instrument_choices(m, None), "meters": METERS,
+                "temperature": {"default": 1.0, "arrange": ARRANGE_TEMPERATURE},
                 "soundfont": soundfont_path() is not None, "max_upload": self.max_upload,
                 "exports": {"wav": can_render(), "musicxml": True},
                 "upload_types": list(SUPPORTED_SUFFIXES),

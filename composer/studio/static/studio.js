@@ -533,6 +533,8 @@ async function init() {
   if (state.model.styles.some((s) => s.name === "jazz")) sel.value = "jazz";
   sel.onchange = fillInstruments;
   for (const m of state.model.meters) $("meter").append(Object.assign(document.createElement("option"), { value: m, textContent: m }));
+  const t = state.model.temperature;  // left empty: each action's own default
+  $("temperature").placeholder = `${t.default}; arrange ${t.arrange}`;
   fillInstruments();
   updateActions();
   drawRoll();
