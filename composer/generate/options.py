@@ -10,8 +10,8 @@ from ..score import Score
 
 
 # `arrange`'s temperature when none is asked for: accompaniment sampled a little colder fits its
-# melody better and keeps to its style (docs/infill.md, 3 sets of 50 art-song melodies a style:
-# blues read as blues 57% -> 79%, jazz and latin as often or more, pop level).
+# melody better and keeps to its style (docs/infill.md, 4 sets of 50 art-song melodies a style:
+# blues read as blues 50% -> 75%, jazz and latin as often or more, pop level).
 ARRANGE_TEMPERATURE = 0.8
 
 
