@@ -305,20 +305,16 @@ def _sample_paths(output: Path, n: int) -> list[Path]:
     return [output / f"out_{i:0{width}d}.mid" for i in range(1, n + 1)]
 
 
-def sampling_options(f=None, *, temperature: float | None = 1.0):
+def sampling_options(f=None, *, temperature: float | None = 1.0, temperature_help: str | None = None):
     """The options every command that samples shares (generate, infill, arrange); `temperature`:
-    the command's default (None: the API's, with the help saying what it is)."""
+    the command's default (None: the API's, which `temperature_help` then names)."""
     if f is None:
-        return lambda g: sampling_options(g, temperature=temperature)
-    from .generate.options import ARRANGE_TEMPERATURE
-
+        return lambda g: sampling_options(g, temperature=temperature, temperature_help=temperature_help)
     options = [
         click.option("--model", "model_path", default="default", show_default=True,
                      help="Run directory from 'compose train', or 'default' for the bundled model."),
         click.option("--temperature", type=FiniteFloatRange(min=0.01), default=temperature,
-                     show_default=temperature is not None,
-                     help=None if temperature is not None else
-                     f"[default: {ARRANGE_TEMPERATURE}: accompaniment a little colder fits its melody better]"),
+                     show_default=temperature is not None, help=temperature_help),
         click.option("--top-k", type=click.IntRange(0), default=0, show_default=True, help="0 = off."),
         click.option("--top-p", type=FiniteFloatRange(0.01, 1.0), default=0.95, show_default=True),
         click.option("--guidance", type=FiniteFloatRange(0.0, 20.0), default=None,
@@ -456,7 +452,8 @@ def infill(song, bar_spec, tracks, style, output, model_path, temperature, top_k
               help="Instead: write these tracks of MELODY anew against all the others (names, #N or instruments).")
 @click.option("-o", "--output", type=PathArg(), required=True,
               help="MIDI file to write (with --num-samples N: as for generate).")
-@sampling_options(temperature=None)
+@sampling_options(temperature=None,  # the API's ARRANGE_TEMPERATURE (not imported here: it loads the sampler)
+                  temperature_help="[default: 0.8: accompaniment a little colder fits its melody better]")
 def arrange(song, style, instruments, replace_tracks, output, model_path, temperature, top_k, top_p, guidance,
             seed, num_samples, device, threads, keep_drum_timing, force):
     """Accompany MELODY (one track or a sketch) in a style, keeping its notes; or --replace a track."""

@@ -262,6 +262,8 @@ def test_compose_infill_and_arrange_write_files(run_dir, tmp_path):
         assert r.exit_code == 0, r.output
     data = {n: (tmp_path / n).read_bytes() for n in ("a.mid", "b.mid", "c.mid")}
     assert data["a.mid"] == data["b.mid"] != data["c.mid"]  # arrange's default temperature is 0.8
+    from composer.generate.options import ARRANGE_TEMPERATURE
+    assert f"[default: {ARRANGE_TEMPERATURE}:" in CliRunner().invoke(cli, ["arrange", "--help"]).output
 
 
 def test_real_files_keep_every_note_outside_random_requests(model, tmp_path):
