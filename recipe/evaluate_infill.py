@@ -16,7 +16,10 @@
    on beats that are chord tones of the accompaniment sounding then, and key agreement, for
    the real pairs and for shuffled pairs (the accompaniment written for melody A under melody
    B); and the share of arrangements the evaluation's style classifier (trained on --n-ref
-   training pieces a style) reads as the style asked for.
+   training pieces a style) reads as the style asked for; and, to tell the accompaniment from
+   the melody's own instrument (an art song's voice line, which the arrangement keeps), the
+   same share with the melody track's program set to the style's commonest lead (cells.LEADS),
+   and for the accompaniment alone (the melody track left out).
 Writes OUT/infill.json and prints markdown tables.
 """
 
@@ -40,6 +43,7 @@ from composer.corpus import discover  # noqa: E402
 from composer.evaluate.classifier import train_style_classifier  # noqa: E402
 from composer.evaluate.metrics import piece_stats  # noqa: E402
 from composer.evaluate.overlap import compare_stats  # noqa: E402
+from composer.generate.cells import LEADS  # noqa: E402
 from composer.generate.primer import primer_bars  # noqa: E402
 from composer.key import estimate_key  # noqa: E402
 from composer.load import load_score  # noqa: E402
@@ -204,7 +208,7 @@ def bar_infill(model, heldout: Path, n: int, seed: int) -> dict:
 
 
 def melodies(folder: Path, n: int, seed: int, bars: int = 16) -> list[tuple[str, Score]]:
-    """The voice line (the first part) of n songs, its first `bars` bars, in 4/4 or 3/4."""
+    """The voice line (the first part) of n songs, its first `bars` bars, in 4/4, 3/4 or 2/4."""
     rng = random.Random(seed)
     files = sorted(folder.rglob("*.mxl"))
     rng.shuffle(files)
@@ -284,11 +288,19 @@ def accompaniment(model, folder: Path, reference: Path, n: int, n_ref: int, seed
             key_real.append(float(km is not None and km == ka))
             key_fake.append(float(km is not None and km == kb))
         labels = clf.predict([piece_stats(a, f"{style}_{i}") for i, a in enumerate(arranged)])
+        lead = LEADS[style][0]
+        on_lead = clf.predict([piece_stats(replace(a, tracks=[replace(a.tracks[0], program=lead)] + a.tracks[1:]))
+                               for a in arranged])
+        band = clf.predict([piece_stats(replace(a, tracks=a.tracks[1:])) for a in arranged])
+        share = (lambda labs: float(np.mean([lab == style for lab in labs])) if labs else math.nan)
         out[style] = {"melodies": len(arranged), "seconds": secs,
                       "chord_tone_share": float(np.nanmean(real)), "chord_tone_share_shuffled": float(np.nanmean(fake)),
                       "same_key": float(np.mean(key_real)), "same_key_shuffled": float(np.mean(key_fake)),
-                      "classified_as_style": float(np.mean([lab == style for lab in labels])) if labels else math.nan,
-                      "classified": dict(zip(*np.unique(labels, return_counts=True))) if labels else {}}
+                      "classified_as_style": share(labels),
+                      "classified": dict(zip(*np.unique(labels, return_counts=True))) if labels else {},
+                      "lead_program": lead,
+                      "classified_as_style_melody_on_lead": share(on_lead),
+                      "classified_as_style_band_alone": share(band)}
         out[style]["classified"] = {str(k): int(v) for k, v in out[style]["classified"].items()}
         print(style, json.dumps({k: v for k, v in out[style].items() if k != "classified"}), flush=True)
     return out
