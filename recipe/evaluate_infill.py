@@ -19,7 +19,8 @@
    training pieces a style) reads as the style asked for; and, to tell the accompaniment from
    the melody's own instrument (an art song's voice line, which the arrangement keeps), the
    same share with the melody track's program set to the style's commonest lead (cells.LEADS),
-   and for the accompaniment alone (the melody track left out).
+   and for the accompaniment alone (the melody track left out). With --pop909, the same in pop
+   for the melodies of POP909 songs the corpus does not hold (pop's own held-out melodies).
 Writes OUT/infill.json and prints markdown tables.
 """
 
@@ -252,9 +253,51 @@ def chord_tone_share(melody: Track, accomp: list[Track], tpq: int, beats_per_bar
     return hits / total if total else math.nan
 
 
-def accompaniment(model, folder: Path, reference: Path, n: int, n_ref: int, seed: int,
+def pop909_melodies(folder: Path, exclude: set[str], n: int, seed: int, bars: int = 16) -> list[tuple[str, Score]]:
+    """The melody of n POP909 songs the corpus does not hold (`exclude`: its and the held-out
+    set's originals, `pop909/NNN.mid`), made as the corpus recipe makes it (recipe/sources/
+    pop909.py: GM 73, 4/4 bars), its `bars` bars from the first bar it plays in."""
+    from recipe.sources import pop909
+    from recipe.sources.common import Job, Piece
+
+    files = sorted(p for p in folder.glob("*.mid") if f"pop909/{p.name}" not in exclude)
+    random.Random(seed).shuffle(files)
+    out = []
+    for f in files:
+        if len(out) >= n:
+            break
+        built = pop909.build(Job(pop909.SOURCE, "pop", f"pop909:{f.name}", {"path": str(f)}, group=f"pop:{f.stem}"))
+        if not built or not isinstance(built[0], Piece):
+            continue
+        s = built[0].score
+        mel = next(t for t in s.tracks if t.program == pop909.MELODY_PROGRAM)
+        starts = s.bar_starts(max(s.end, s.notes_end()) + 1)
+        first = int(np.searchsorted(starts, int(mel.notes[:, ONSET].min()), side="right")) - 1
+        ts = s.time_signatures
+        if len(ts) > 1:  # align_bars put a pickup bar before the song's 4/4 bars: start after it
+            first = max(first, int(np.searchsorted(starts, ts[-1, 0])))
+        cut = excerpt(replace(s, tracks=[mel]), first, bars)
+        cut.time_signatures = np.array([[0, *ts[-1, 1:]]], dtype=np.int64)
+        cut.tempos = np.array([[0.0, float(s.tempos[0, 1]) if len(s.tempos) else 120.0]])
+        if cut.note_count >= 16:
+            out.append((f.stem, cut))
+    return out
+
+
+def corpus_originals(*folders: Path) -> set[str]:
+    """The `original` column of each folder's MANIFEST.csv (build_corpus.py writes it)."""
+    import csv
+
+    out = set()
+    for folder in folders:
+        if (folder / "MANIFEST.csv").is_file():
+            with open(folder / "MANIFEST.csv", newline="", encoding="utf-8") as f:
+                out.update(row["original"].split(" (")[0] for row in csv.DictReader(f))
+    return out
+
+
+def accompaniment(model, mels: list[tuple[str, Score]], reference: Path, n_ref: int, seed: int,
                   styles=ARRANGED, guidance: float | None = None, temperature: float | None = None) -> dict:
-    mels = melodies(folder, n, seed)
     print(f"{len(mels)} melodies", flush=True)
     ref: dict[str, list] = {}
     rng = random.Random(seed)
@@ -322,6 +365,8 @@ def main():
     ap.add_argument("--guidance", type=float, default=None,
                     help="arrangement guidance on every window (default: the model's own per style)")
     ap.add_argument("--temperature", type=float, default=None, help="arrangement temperature (default: arrange's)")
+    ap.add_argument("--pop909", type=Path, default=None,
+                    help="POP909 folder: also arrange in pop the melodies of songs the corpus does not hold")
     args = ap.parse_args()
     from composer.generate import load_model
 
@@ -332,9 +377,13 @@ def main():
         result["bar_infill"] = bar_infill(model, args.heldout, args.n, args.seed)
         print(json.dumps({k: v for k, v in result["bar_infill"]["summary"].items() if "raw" not in k}, indent=1))
     if "arrange" not in args.skip:
-        result["accompaniment"] = accompaniment(model, args.melodies, args.reference, args.n_melodies,
-                                                args.n_ref, args.seed, args.styles.split(","), args.guidance,
-                                                args.temperature)
+        mels = melodies(args.melodies, args.n_melodies, args.seed)
+        result["accompaniment"] = accompaniment(model, mels, args.reference, args.n_ref, args.seed,
+                                                args.styles.split(","), args.guidance, args.temperature)
+    if args.pop909:
+        mels = pop909_melodies(args.pop909, corpus_originals(args.reference, args.heldout), args.n_melodies, args.seed)
+        result["accompaniment_pop909"] = accompaniment(model, mels, args.reference, args.n_ref, args.seed,
+                                                       ["pop"], args.guidance, args.temperature)
     (args.out / "infill.json").write_text(json.dumps(result, indent=1, default=str))
 
 
