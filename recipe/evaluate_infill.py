@@ -285,15 +285,11 @@ def pop909_melodies(folder: Path, exclude: set[str], n: int, seed: int, bars: in
 
 
 def corpus_originals(*folders: Path) -> set[str]:
-    """The `original` column of each folder's MANIFEST.csv (build_corpus.py writes it)."""
-    import csv
+    """The `original` column of each folder's MANIFEST.csv (build_corpus.py writes it; exits
+    without one, as the songs to leave out would be unknown)."""
+    from recipe.extend_heldout import manifest
 
-    out = set()
-    for folder in folders:
-        if (folder / "MANIFEST.csv").is_file():
-            with open(folder / "MANIFEST.csv", newline="", encoding="utf-8") as f:
-                out.update(row["original"].split(" (")[0] for row in csv.DictReader(f))
-    return out
+    return {row["original"].split(" (")[0] for folder in folders for row in manifest(folder)}
 
 
 def accompaniment(model, mels: list[tuple[str, Score]], reference: Path, n_ref: int, seed: int,
